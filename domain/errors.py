@@ -1,0 +1,49 @@
+"""Domain refusals: what cannot be applied is refused with a stable reason code.
+
+The code is part of the public contract (it becomes the ``code`` of an RFC 9457
+problem document), so codes are never renamed.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A rule of the domain refuses the request. ``code`` is stable, ``detail`` human."""
+
+    code = "domain_error"
+    status = 422
+
+    def __init__(self, detail: str, *, code: str | None = None, **context: object) -> None:
+        super().__init__(detail)
+        if code is not None:
+            self.code = code
+        self.detail = detail
+        self.context = context
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.detail}"
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(DomainError):
+    code = "conflict"
+    status = 409
+
+
+class InvalidInput(DomainError):
+    code = "invalid_input"
+    status = 422
+
+
+class CalendarUnknown(DomainError):
+    """A date outside every known working calendar: we never guess (never 500 either).
+
+    Publish that year's schedule (PUT /api/v1/calendar/{year}) and resend the step.
+    """
+
+    code = "calendar_unknown"
+    status = 422

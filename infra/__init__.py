@@ -1,0 +1,1 @@
+"""Adapters at the edge: stores, transcoder, Kafka, settings."""
