@@ -1,0 +1,51 @@
+"""Canonical encoding for hashing: the same facts always give the same bytes.
+
+JSON with sorted keys, no insignificant whitespace, UTF-8; instants as ISO 8601 in UTC
+with microseconds; Decimals and dates as strings. Stdlib only, so anyone can re-verify a
+chain with nothing but Python (or any JSON library that follows these rules).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+from uuid import UUID
+
+GENESIS_HASH = "0" * 64
+
+
+def _normalise(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime cannot be canonicalised")
+        return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, Enum):
+        return _normalise(value.value)
+    if isinstance(value, dict):
+        return {str(k): _normalise(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_normalise(v) for v in value]
+    return value
+
+
+def canonical_bytes(obj: Any) -> bytes:
+    return json.dumps(_normalise(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def chain_hash(prev_hash: str, body: dict[str, Any]) -> str:
+    """SHA-256 over the previous hash and this event's canonical body."""
+    h = hashlib.sha256()
+    h.update(prev_hash.encode("ascii"))
+    h.update(b"\n")
+    h.update(canonical_bytes(body))
+    return h.hexdigest()

@@ -1,0 +1,586 @@
+"""The case (办件): every step is an immutable event, chained by SHA-256 per case.
+
+A step either applies (and is stored, with any irregularities flagged on it so supervision
+sees them) or is refused with a stable code. Deadlines are decided when a step moves them
+(acceptance, resumption, extension) using the working calendar in force, and stored on that
+event, so replay never depends on a calendar that may since have changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from fractions import Fraction
+from typing import Any, ClassVar, Protocol
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+
+from domain.canonical import GENESIS_HASH, chain_hash
+from domain.catalogue import NAMESPACE, ItemVersion
+from domain.errors import Conflict, DomainError, InvalidInput
+from domain.limits import Limit, Unit
+from domain.steps import AFTER_CLOSE, EARLIEST, FUTURE_TOLERANCE, TERMINAL, Step, StepReport
+
+
+class Calendar(Protocol):
+    def deadline_for(self, start: datetime, amount: int | Fraction, unit: Unit) -> datetime: ...
+
+    def elapsed(self, a: datetime, b: datetime, unit: Unit) -> int | Fraction: ...
+
+
+@dataclass(frozen=True)
+class IngestPolicy:
+    """Thresholds for what is flagged as irregular (never refused)."""
+
+    # Steps keyed in long after they happened are a sign of work outside the system (体外循环).
+    late_entry_after: timedelta = timedelta(hours=24)
+
+
+DEFAULT_POLICY = IngestPolicy()
+
+# Main stages of the handling flow, in order; used to spot skipped and out-of-order steps.
+STAGE = {
+    Step.SUBMITTED: 0,
+    Step.SUPPLEMENT_REQUESTED: 0,
+    Step.SUPPLEMENT_RECEIVED: 0,
+    Step.ACCEPTED: 1,
+    Step.UNDERTAKEN: 2,
+    Step.REVIEWED: 3,
+    Step.DECIDED: 4,
+    Step.CONCLUDED: 5,
+}
+NEEDS_ACCEPTANCE = frozenset({Step.UNDERTAKEN, Step.REVIEWED, Step.DECIDED, Step.CONCLUDED, Step.SUSPENDED, Step.EXTENDED})
+
+
+def idempotency_key(department: str, event_id: str) -> str:
+    """Source event ids are unique per reporting department."""
+    return f"{department}\x1f{event_id}"
+
+
+def case_id(case_no: str) -> UUID:
+    return uuid5(NAMESPACE, f"case:{case_no}")
+
+
+class CaseRefused(DomainError):
+    """A step that cannot be applied to the case as it stands."""
+
+    status = 409
+
+
+def _frac(value: str | int | Fraction | None) -> Fraction:
+    return Fraction(value) if value is not None else Fraction(0)
+
+
+@dataclass
+class Suspension:
+    procedure: str
+    started_at: datetime
+    ended_at: datetime | None = None
+
+
+class Case(Aggregate):
+    TOPIC = "esup.case:Case"
+
+    class Event(Aggregate.Event):
+        """Every case step: who, when it happened, what, what the system derived, flags, chain."""
+
+        TOPIC = "esup.case:Case.Event"
+        source_event_id: str
+        occurred_at: datetime
+        actor: dict[str, Any]
+        data: dict[str, Any]
+        derived: dict[str, Any]
+        flags: list[dict[str, Any]]
+        prev_hash: str
+        hash: str
+
+        STEP: ClassVar[Step]
+
+        def apply(self, case: Case) -> None:
+            case._apply(self)
+
+        def hash_body(self, case_no: str) -> dict[str, Any]:
+            return {
+                "case_no": case_no,
+                "version": self.originator_version,
+                "step": self.STEP.value,
+                "recorded_at": self.timestamp,
+                "source_event_id": self.source_event_id,
+                "occurred_at": self.occurred_at,
+                "actor": self.actor,
+                "data": self.data,
+                "derived": self.derived,
+                "flags": self.flags,
+            }
+
+    class Submitted(Aggregate.Created, Event):
+        TOPIC = "esup.case:Case.Submitted"
+        STEP = Step.SUBMITTED
+        case_no: str
+
+    Created = Submitted  # so the library does not define an untopicked Created
+
+    class SupplementRequested(Event):
+        TOPIC = "esup.case:Case.SupplementRequested"
+        STEP = Step.SUPPLEMENT_REQUESTED
+
+    class SupplementReceived(Event):
+        TOPIC = "esup.case:Case.SupplementReceived"
+        STEP = Step.SUPPLEMENT_RECEIVED
+
+    class Accepted(Event):
+        TOPIC = "esup.case:Case.Accepted"
+        STEP = Step.ACCEPTED
+
+    class Refused(Event):
+        TOPIC = "esup.case:Case.Refused"
+        STEP = Step.REFUSED
+
+    class Undertaken(Event):
+        TOPIC = "esup.case:Case.Undertaken"
+        STEP = Step.UNDERTAKEN
+
+    class Reviewed(Event):
+        TOPIC = "esup.case:Case.Reviewed"
+        STEP = Step.REVIEWED
+
+    class Decided(Event):
+        TOPIC = "esup.case:Case.Decided"
+        STEP = Step.DECIDED
+
+    class Concluded(Event):
+        TOPIC = "esup.case:Case.Concluded"
+        STEP = Step.CONCLUDED
+
+    class Delivered(Event):
+        TOPIC = "esup.case:Case.Delivered"
+        STEP = Step.DELIVERED
+
+    class Suspended(Event):
+        TOPIC = "esup.case:Case.Suspended"
+        STEP = Step.SUSPENDED
+
+    class Resumed(Event):
+        TOPIC = "esup.case:Case.Resumed"
+        STEP = Step.RESUMED
+
+    class Extended(Event):
+        TOPIC = "esup.case:Case.Extended"
+        STEP = Step.EXTENDED
+
+    class FeeCharged(Event):
+        TOPIC = "esup.case:Case.FeeCharged"
+        STEP = Step.FEE_CHARGED
+
+    class Withdrawn(Event):
+        TOPIC = "esup.case:Case.Withdrawn"
+        STEP = Step.WITHDRAWN
+
+    class Rated(Event):
+        TOPIC = "esup.case:Case.Rated"
+        STEP = Step.RATED
+
+    # -- state ---------------------------------------------------------------------------
+
+    def __init__(self, case_no: str) -> None:
+        self.case_no = case_no
+        self.status = Step.SUBMITTED.value
+        self.item_code: str = ""
+        self.department: str = ""
+        self.window: str | None = None
+        self.applicant: str | None = None  # sealed personal data (opaque here)
+        self.applicant_kind: str | None = None
+        self.submitted_at: datetime | None = None
+        self.accepted_at: datetime | None = None
+        self.concluded_at: datetime | None = None
+        self.closed_at: datetime | None = None
+        self.terms: ItemVersion | None = None  # item version in force at acceptance (or submission)
+        self.promised_due_at: datetime | None = None
+        self.legal_due_at: datetime | None = None
+        self.promised_extra = Fraction(0)  # units added by suspensions and extensions
+        self.legal_extra = Fraction(0)
+        self.suspensions: list[Suspension] = []
+        self.extensions = 0
+        self.granted: bool | None = None
+        self.result: str | None = None
+        self.on_time: bool | None = None
+        self.within_legal: bool | None = None
+        self.fees = 0
+        self.fee_total = "0.00"
+        self.score: int | None = None
+        self.supplements = 0
+        self.stage = 0
+        self.steps_seen: set[str] = set()
+        self.last_occurred_at: datetime | None = None
+        self.last_hash = GENESIS_HASH
+        self.flags: list[dict[str, Any]] = []
+        self.source_event_ids: dict[str, int] = {}
+
+    @staticmethod
+    def create_id(case_no: str) -> UUID:
+        return case_id(case_no)
+
+    @property
+    def suspended(self) -> bool:
+        return bool(self.suspensions) and self.suspensions[-1].ended_at is None
+
+    @property
+    def closed(self) -> bool:
+        return self.closed_at is not None
+
+    def _apply(self, e: Case.Event) -> None:
+        step = e.STEP
+        d = e.derived
+        self.steps_seen.add(step.value)
+        self.source_event_ids[idempotency_key(e.actor["department"], e.source_event_id)] = e.originator_version
+        if step in STAGE:
+            self.stage = max(self.stage, STAGE[step])
+        if self.last_occurred_at is None or e.occurred_at > self.last_occurred_at:
+            self.last_occurred_at = e.occurred_at
+        for f in e.flags:
+            self.flags.append({**f, "version": e.originator_version, "step": step.value})
+        self.last_hash = e.hash
+        if "terms" in d:
+            self.terms = ItemVersion.from_dict(d["terms"])
+        for key in ("promised_due_at", "legal_due_at"):
+            if key in d:
+                setattr(self, key, d[key])
+        if "promised_extra" in d:
+            self.promised_extra = _frac(d["promised_extra"])
+            self.legal_extra = _frac(d["legal_extra"])
+        if step is Step.SUBMITTED:
+            self.item_code = e.data["item_code"]
+            self.department = e.actor["department"]
+            self.window = e.actor.get("window")
+            self.applicant = e.data.get("applicant")
+            self.applicant_kind = e.data.get("applicant_kind")
+            self.submitted_at = e.occurred_at
+        elif step is Step.SUPPLEMENT_REQUESTED:
+            self.status = step.value
+            self.supplements += 1
+        elif step is Step.SUPPLEMENT_RECEIVED:
+            self.status = "supplemented"
+        elif step is Step.ACCEPTED:
+            self.status = step.value
+            self.accepted_at = e.occurred_at
+        elif step in (Step.UNDERTAKEN, Step.REVIEWED):
+            if not self.closed:
+                self.status = step.value
+        elif step is Step.DECIDED:
+            self.granted = e.data["granted"]
+            if not self.closed:
+                self.status = step.value
+        elif step is Step.SUSPENDED:
+            self.suspensions.append(Suspension(e.data["procedure"], e.occurred_at))
+        elif step is Step.RESUMED:
+            self.suspensions[-1].ended_at = e.occurred_at
+        elif step is Step.EXTENDED:
+            self.extensions += 1
+        elif step is Step.FEE_CHARGED:
+            self.fees += 1
+            self.fee_total = str(_frac(self.fee_total) + Fraction(e.data["amount"]))
+            self.fee_total = f"{float(Fraction(self.fee_total)):.2f}"
+        elif step is Step.RATED:
+            self.score = e.data["score"]
+        elif step in TERMINAL:
+            self.status = step.value
+            self.closed_at = e.occurred_at
+            if step is Step.CONCLUDED:
+                self.concluded_at = e.occurred_at
+                self.result = e.data.get("result")
+                self.on_time = d.get("on_time")
+                self.within_legal = d.get("within_legal")
+                if self.suspended:
+                    self.suspensions[-1].ended_at = e.occurred_at
+        # DELIVERED changes nothing but the history.
+
+    # -- commands --------------------------------------------------------------------------
+
+    @classmethod
+    def submit(
+        cls,
+        report: StepReport,
+        *,
+        recorded_at: datetime,
+        terms: ItemVersion,
+        sealed_applicant: str | None = None,
+        policy: IngestPolicy = DEFAULT_POLICY,
+    ) -> Case:
+        if report.step is not Step.SUBMITTED:
+            raise CaseRefused(f"case {report.case_no} is unknown: its first step must be submitted", code="unknown_case")
+        _check_times(report, recorded_at, None)
+        data = dict(report.data)
+        data["item_code"] = report.item_code
+        if sealed_applicant is not None:
+            data["applicant"] = sealed_applicant
+        flags = _common_flags(report, recorded_at, policy, None)
+        if not terms.in_force_on(report.occurred_at.date()):
+            flags.append(_flag("item_not_in_force", f"item {terms.code} is not in force on {report.occurred_at.date()}"))
+        if terms.department != report.actor.department:
+            flags.append(_flag("department_mismatch", f"item {terms.code} belongs to department {terms.department}"))
+        derived = {"terms": terms.as_dict()}
+        body_event = dict(
+            source_event_id=report.event_id,
+            occurred_at=report.occurred_at,
+            actor=report.actor.as_dict(),
+            data=data,
+            derived=derived,
+            flags=flags,
+            prev_hash=GENESIS_HASH,
+        )
+        digest = chain_hash(
+            GENESIS_HASH,
+            {"case_no": report.case_no, "version": 1, "step": Step.SUBMITTED.value, "recorded_at": recorded_at,
+             **{k: v for k, v in body_event.items() if k != "prev_hash"}},
+        )
+        return cls._create(cls.Submitted, case_no=report.case_no, timestamp=recorded_at, hash=digest, **body_event)
+
+    def record(
+        self,
+        report: StepReport,
+        *,
+        recorded_at: datetime,
+        calendar: Calendar,
+        terms: ItemVersion | None = None,
+        policy: IngestPolicy = DEFAULT_POLICY,
+    ) -> Case.Event:
+        """Apply one step (not ``submitted``). ``terms``: the item version in force at the step."""
+        step = report.step
+        if step is Step.SUBMITTED:
+            raise CaseRefused(f"case {self.case_no} was already submitted", code="case_exists")
+        if idempotency_key(report.actor.department, report.event_id) in self.source_event_ids:
+            raise Conflict("this event id was already recorded on this case", code="duplicate_event")
+        if self.closed and step not in AFTER_CLOSE:
+            raise CaseRefused(
+                f"case {self.case_no} is closed ({self.status}); no {step.value} step can follow", code="case_closed"
+            )
+        if step is Step.RESUMED and not self.suspended:
+            raise CaseRefused(f"case {self.case_no} is not suspended", code="not_suspended")
+        if step is Step.SUSPENDED and self.suspended:
+            raise CaseRefused(f"case {self.case_no} is already suspended", code="already_suspended")
+        if step is Step.ACCEPTED and self.accepted_at is not None:
+            raise CaseRefused(f"case {self.case_no} was already accepted", code="already_accepted")
+        if step is Step.RATED and self.score is not None:
+            raise CaseRefused(f"case {self.case_no} was already rated", code="already_rated")
+        if report.item_code is not None and report.item_code != self.item_code:
+            raise InvalidInput(f"case {self.case_no} is for item {self.item_code}, not {report.item_code}", code="item_mismatch")
+        _check_times(report, recorded_at, self.submitted_at)
+
+        flags = _common_flags(report, recorded_at, policy, self.last_occurred_at)
+        flags.extend(self._flow_flags(step, report))
+        data = dict(report.data)
+        derived: dict[str, Any] = {}
+        at = report.occurred_at
+
+        if step is Step.ACCEPTED:
+            terms = terms or self.terms
+            assert terms is not None
+            if not terms.in_force_on(at.date()):
+                flags.append(_flag("item_not_in_force", f"item {terms.code} is not in force on {at.date()}"))
+            derived["terms"] = terms.as_dict()
+            derived["promised_due_at"] = calendar.deadline_for(at, terms.promised_limit.value, terms.promised_limit.unit)
+            derived["legal_due_at"] = calendar.deadline_for(at, terms.legal_limit.value, terms.legal_limit.unit)
+        elif step is Step.REFUSED and "reason" not in data:
+            flags.append(_flag("no_reason", "refused (不予受理) without a reason"))
+        elif step is Step.RESUMED and self.accepted_at is not None:
+            derived.update(self._moved_deadlines(calendar, self._suspended_amounts(calendar, at)))
+        elif step is Step.EXTENDED and self.accepted_at is not None:
+            ext = Limit(data["value"], Unit(data["unit"]))
+            assert self.terms is not None
+            matched = {
+                "promised": self.terms.promised_limit.unit == ext.unit,
+                "legal": self.terms.legal_limit.unit == ext.unit,
+            }
+            if not any(matched.values()):
+                raise InvalidInput(
+                    f"extension in {ext.unit.value} but the item's limits count "
+                    f"{self.terms.promised_limit.unit.value}/{self.terms.legal_limit.unit.value}",
+                    code="extension_unit_mismatch",
+                )
+            derived.update(
+                self._moved_deadlines(calendar, (ext.value if matched["promised"] else 0, ext.value if matched["legal"] else 0))
+            )
+        elif step is Step.CONCLUDED and self.accepted_at is not None:
+            promised_due, legal_due = self.promised_due_at, self.legal_due_at
+            if self.suspended:  # concluded inside a special procedure: its time up to now is not counted
+                moved = self._moved_deadlines(calendar, self._suspended_amounts(calendar, at))
+                derived.update(moved)
+                promised_due, legal_due = moved["promised_due_at"], moved["legal_due_at"]
+                flags.append(_flag("concluded_while_suspended", "concluded while a special procedure was open"))
+            derived["on_time"] = promised_due is not None and at <= promised_due
+            derived["within_legal"] = legal_due is not None and at <= legal_due
+        elif step is Step.FEE_CHARGED:
+            terms = self.terms
+            if terms is not None:
+                from decimal import Decimal
+
+                amount = Decimal(data["amount"])
+                if terms.fee == 0 and amount > 0:
+                    flags.append(_flag("fee_on_free_item", f"charged {amount} yuan on a free item", standard="0.00"))
+                elif amount > terms.fee:
+                    flags.append(_flag("fee_above_standard", f"charged {amount} yuan above the standard {terms.fee}", standard=str(terms.fee)))
+
+        cls = _EVENT_CLASS[step]
+        version = self.version + 1
+        body = {
+            "case_no": self.case_no, "version": version, "step": step.value, "recorded_at": recorded_at,
+            "source_event_id": report.event_id, "occurred_at": at, "actor": report.actor.as_dict(),
+            "data": data, "derived": derived, "flags": flags,
+        }
+        digest = chain_hash(self.last_hash, body)
+        self.trigger_event(
+            cls,
+            timestamp=recorded_at,
+            source_event_id=report.event_id,
+            occurred_at=at,
+            actor=report.actor.as_dict(),
+            data=data,
+            derived=derived,
+            flags=flags,
+            prev_hash=self.last_hash,
+            hash=digest,
+        )
+        return self.pending_events[-1]  # type: ignore[return-value]
+
+    # -- rules -------------------------------------------------------------------------------
+
+    def _flow_flags(self, step: Step, report: StepReport) -> list[dict[str, Any]]:
+        flags = []
+        if step in NEEDS_ACCEPTANCE and self.accepted_at is None:
+            flags.append(_flag("skipped_step", f"{step.value} before the case was accepted (受理)", missing="accepted"))
+        if step is Step.REVIEWED and Step.UNDERTAKEN.value not in self.steps_seen:
+            flags.append(_flag("skipped_step", "reviewed (审核) without undertaking (承办)", missing="undertaken"))
+        if (
+            step is Step.CONCLUDED
+            and report.data.get("result") in ("issued", "completed")
+            and Step.DECIDED.value not in self.steps_seen
+            and not (self.terms and self.terms.on_the_spot)
+        ):
+            flags.append(_flag("skipped_step", "concluded (办结) without a decision (批准/决定)", missing="decided"))
+        if step in STAGE and STAGE[step] < self.stage:
+            flags.append(_flag("out_of_order", f"{step.value} after a later stage of the flow"))
+        if step is Step.DELIVERED and self.granted is None and self.result not in ("issued", "completed"):
+            flags.append(_flag("skipped_step", "delivered (送达) before a decision", missing="decided"))
+        return flags
+
+    def _suspended_amounts(self, calendar: Calendar, until: datetime) -> tuple[Fraction | int, Fraction | int]:
+        assert self.terms is not None
+        start = self.suspensions[-1].started_at
+        if self.accepted_at is not None and start < self.accepted_at:
+            start = self.accepted_at
+        return (
+            calendar.elapsed(start, until, self.terms.promised_limit.unit),
+            calendar.elapsed(start, until, self.terms.legal_limit.unit),
+        )
+
+    def _moved_deadlines(self, calendar: Calendar, extra: tuple[Fraction | int, Fraction | int]) -> dict[str, Any]:
+        assert self.terms is not None and self.accepted_at is not None
+        promised_extra = self.promised_extra + Fraction(extra[0])
+        legal_extra = self.legal_extra + Fraction(extra[1])
+        p, l = self.terms.promised_limit, self.terms.legal_limit
+        return {
+            "promised_extra": str(promised_extra),
+            "legal_extra": str(legal_extra),
+            "promised_due_at": calendar.deadline_for(self.accepted_at, p.value + promised_extra, p.unit),
+            "legal_due_at": calendar.deadline_for(self.accepted_at, l.value + legal_extra, l.unit),
+        }
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "case_no": self.case_no,
+            "item_code": self.item_code,
+            "item_version": self.terms.version if self.terms else None,
+            "department": self.department,
+            "window": self.window,
+            "status": self.status,
+            "suspended": self.suspended,
+            "version": self.version,
+            "submitted_at": self.submitted_at,
+            "accepted_at": self.accepted_at,
+            "promised_due_at": self.promised_due_at,
+            "legal_due_at": self.legal_due_at,
+            "concluded_at": self.concluded_at,
+            "closed_at": self.closed_at,
+            "result": self.result,
+            "granted": self.granted,
+            "on_time": self.on_time,
+            "within_legal": self.within_legal,
+            "suspensions": [
+                {"procedure": s.procedure, "started_at": s.started_at, "ended_at": s.ended_at} for s in self.suspensions
+            ],
+            "extensions": self.extensions,
+            "supplements": self.supplements,
+            "fees": {"count": self.fees, "total": self.fee_total},
+            "score": self.score,
+            "irregularities": list(self.flags),
+            "last_hash": self.last_hash,
+        }
+
+
+_EVENT_CLASS: dict[Step, type[Case.Event]] = {
+    cls.STEP: cls  # type: ignore[misc]
+    for cls in vars(Case).values()
+    if isinstance(cls, type) and issubclass(cls, Case.Event) and hasattr(cls, "STEP")
+}
+
+
+def _flag(code: str, detail: str, **evidence: Any) -> dict[str, Any]:
+    return {"code": code, "detail": detail, **evidence}
+
+
+def _check_times(report: StepReport, recorded_at: datetime, submitted_at: datetime | None) -> None:
+    at = report.occurred_at
+    if at < EARLIEST:
+        raise InvalidInput(f"occurred_at {at.isoformat()} is before 1990: a wrongly keyed date?", code="implausible_timestamp")
+    if at > recorded_at + FUTURE_TOLERANCE:
+        raise InvalidInput(
+            f"occurred_at {at.isoformat()} is in the future (now {recorded_at.isoformat()})", code="future_timestamp"
+        )
+    if submitted_at is not None and at < submitted_at:
+        raise CaseRefused(
+            f"{report.step.value} at {at.isoformat()} happened before the case was received ({submitted_at.isoformat()})",
+            code="before_submission",
+        )
+
+
+def _common_flags(
+    report: StepReport, recorded_at: datetime, policy: IngestPolicy, last_occurred_at: datetime | None
+) -> list[dict[str, Any]]:
+    flags = []
+    lag = recorded_at - report.occurred_at
+    if lag > policy.late_entry_after:
+        flags.append(
+            _flag("late_entry", f"recorded {lag} after it happened (体外循环?)", lag_seconds=int(lag.total_seconds()))
+        )
+    if last_occurred_at is not None and report.occurred_at < last_occurred_at:
+        flags.append(
+            _flag("time_backwards", "happened before the previous step", previous_occurred_at=last_occurred_at.isoformat())
+        )
+    return flags
+
+
+def verify_chain(case_no: str, events: list[Case.Event]) -> int | None:
+    """Recompute every hash; the version of the first event that does not verify, or None."""
+    prev = GENESIS_HASH
+    for e in events:
+        if e.prev_hash != prev or chain_hash(prev, e.hash_body(case_no)) != e.hash:
+            return e.originator_version
+        prev = e.hash
+    return None
+
+
+def replay(events: list[Case.Event]) -> Case | None:
+    """State from a subset of a case's events in version order (e.g. those that had happened
+    by a business-time instant). Skips the library's contiguity check on purpose."""
+    case: Case | None = None
+    for e in events:
+        if case is None:
+            case = e.mutate(None)  # type: ignore[assignment]
+        else:
+            e.apply(case)
+            case.version = e.originator_version
+            case.modified_on = e.timestamp
+    return case

@@ -1,0 +1,85 @@
+"""Bookkeeping of what sources reported: idempotency keys and refusals.
+
+``SourceEvent`` is a tiny aggregate per (department, source event id), saved in the same
+transaction as the step it admitted: a second copy of the step finds it and gets the original
+outcome back, and two racing copies cannot both be stored (the store's uniqueness decides).
+``Refusal`` records every step we refused, so refusals can be counted per source.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID, uuid4, uuid5
+
+from eventsourcing.domain import Aggregate
+
+from domain.catalogue import NAMESPACE
+
+
+def source_event_id(department: str, event_id: str) -> UUID:
+    return uuid5(NAMESPACE, f"source-event:{department}\x1f{event_id}")
+
+
+class SourceEvent(Aggregate):
+    TOPIC = "esup.ingest:SourceEvent"
+
+    class Event(Aggregate.Event):
+        pass
+
+    class Admitted(Aggregate.Created, Event):
+        TOPIC = "esup.ingest:SourceEvent.Admitted"
+        department: str
+        event_id: str
+        case_no: str
+        case_version: int
+
+    Created = Admitted
+
+    def __init__(self, department: str, event_id: str, case_no: str, case_version: int) -> None:
+        self.department = department
+        self.event_id = event_id
+        self.case_no = case_no
+        self.case_version = case_version
+
+    @staticmethod
+    def create_id(department: str, event_id: str) -> UUID:
+        return source_event_id(department, event_id)
+
+    @classmethod
+    def admit(cls, department: str, event_id: str, case_no: str, case_version: int, at: datetime) -> SourceEvent:
+        return cls._create(
+            cls.Admitted, department=department, event_id=event_id, case_no=case_no, case_version=case_version, timestamp=at
+        )
+
+
+class Refusal(Aggregate):
+    TOPIC = "esup.ingest:Refusal"
+
+    class Event(Aggregate.Event):
+        pass
+
+    class Recorded(Aggregate.Created, Event):
+        TOPIC = "esup.ingest:Refusal.Recorded"
+        source: str
+        event_id: str | None
+        case_no: str | None
+        step: str | None
+        code: str
+        detail: str
+
+    Created = Recorded
+
+    def __init__(self, source: str, event_id: str | None, case_no: str | None, step: str | None, code: str, detail: str) -> None:
+        self.source = source
+        self.code = code
+
+    @staticmethod
+    def create_id() -> UUID:
+        return uuid4()
+
+    @classmethod
+    def record(cls, source: str, event_id: str | None, case_no: str | None, step: str | None, code: str, detail: str, at: datetime) -> Refusal:
+        return cls._create(
+            cls.Recorded, source=source, event_id=event_id, case_no=case_no, step=step, code=code,
+            detail=detail[:500], timestamp=at,
+        )

@@ -1,0 +1,80 @@
+"""Settings from ``ESUP_*`` environment variables, with zero-config defaults (SQLite in ./data)."""
+
+from __future__ import annotations
+
+import base64
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+TRANSCODER_TOPIC = "infra.transcoder:OrjsonTranscoder"
+
+
+@dataclass
+class Settings:
+    data_dir: Path = Path("data")
+    postgres: dict[str, str] | None = None  # eventsourcing POSTGRES_* settings when PostgreSQL is used
+    pii_key: bytes | None = None
+    late_entry_hours: float = 24.0
+    max_batch: int = 1000
+    max_body_bytes: int = 8 * 1024 * 1024
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        s = cls(data_dir=Path(env.get("ESUP_DATA_DIR", "data")))
+        pg = {}
+        for key in ("HOST", "PORT", "DBNAME", "USER", "PASSWORD", "SCHEMA"):
+            value = env.get(f"ESUP_POSTGRES_{key}", env.get(f"POSTGRES_{key}"))
+            if value is not None:
+                pg[f"POSTGRES_{key}"] = value
+        if "POSTGRES_HOST" in pg or "POSTGRES_DBNAME" in pg:
+            pg.setdefault("POSTGRES_PORT", "5432")
+            pg.setdefault("POSTGRES_USER", "postgres")
+            pg.setdefault("POSTGRES_PASSWORD", "")
+            pg.setdefault("POSTGRES_DBNAME", "esup")
+            s.postgres = pg
+        if env.get("ESUP_PII_KEY"):
+            s.pii_key = base64.b64decode(env["ESUP_PII_KEY"])
+        if env.get("ESUP_LATE_ENTRY_HOURS"):
+            s.late_entry_hours = float(env["ESUP_LATE_ENTRY_HOURS"])
+        if env.get("ESUP_MAX_BATCH"):
+            s.max_batch = int(env["ESUP_MAX_BATCH"])
+        return s
+
+    @property
+    def store(self) -> str:
+        return "postgres" if self.postgres else "sqlite"
+
+    @property
+    def late_entry_after(self) -> timedelta:
+        return timedelta(hours=self.late_entry_hours)
+
+    def app_env(self, name: str) -> dict[str, str]:
+        """eventsourcing settings for the application called ``name``."""
+        env = {"TRANSCODER_TOPIC": TRANSCODER_TOPIC, **self.extra_env}
+        if self.postgres:
+            env.update({"PERSISTENCE_MODULE": "eventsourcing.postgres", **self.postgres})
+            env.setdefault("POSTGRES_POOL_SIZE", "4")
+        else:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            env.update({"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(self.data_dir / f"{name}.sqlite")})
+        return env
+
+    def resolve_pii_key(self) -> bytes:
+        """The configured key, else one kept in the data directory (created on first use)."""
+        if self.pii_key:
+            return self.pii_key
+        from infra.pii import Sealer
+
+        path = self.data_dir / "pii.key"
+        if path.exists():
+            return base64.b64decode(path.read_text().strip())
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = Sealer.new_key()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(base64.b64encode(key).decode())
+        return key

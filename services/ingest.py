@@ -1,0 +1,286 @@
+"""Ingesting steps: parse, authorise, apply to cases, save the batch in one transaction.
+
+A batch is all or nothing: if any step is refused, nothing of the batch is stored and every
+refusal is reported (and recorded, so refusals can be counted per source). A repeated source
+event id returns the original outcome and stores nothing new.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
+
+from domain.access import Role
+from domain.case import Case, CaseRefused, IngestPolicy, case_id, idempotency_key
+from domain.clock import Clock
+from domain.errors import DomainError, InvalidInput
+from domain.ingest import Refusal, SourceEvent, source_event_id
+from domain.organisation import UnitKind
+from domain.steps import Step, StepReport
+from infra.pii import Sealer
+from services.apps import Ledger
+from services.reference import ReferenceService
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a key's role and, for departments, the departments it is bound to."""
+
+    role: Role
+    departments: frozenset[str] = frozenset()
+    key: str = "system"
+
+    def may_report_for(self, department: str) -> bool:
+        if self.role is Role.ADMIN:
+            return True
+        return self.role is Role.DEPARTMENT and department in self.departments
+
+    def may_read(self, department: str) -> bool:
+        return self.role is not Role.DEPARTMENT or department in self.departments
+
+    @property
+    def sees_personal_data(self) -> bool:
+        return self.role is Role.OFFICER
+
+
+SYSTEM = Principal(Role.ADMIN)
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+    status = 403
+
+
+@dataclass
+class StepError:
+    index: int
+    error: DomainError
+    report: StepReport | None = None
+    raw_event_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "event_id": self.report.event_id if self.report else self.raw_event_id,
+            "code": self.error.code,
+            "status": self.error.status,
+            "detail": self.error.detail,
+            **{k: v for k, v in self.error.context.items() if isinstance(v, (str, int))},
+        }
+
+
+class BatchRefused(DomainError):
+    """Some steps of a request were refused; nothing of it was stored."""
+
+    def __init__(self, errors: list[StepError]) -> None:
+        first = errors[0].error
+        statuses = {e.error.status for e in errors}
+        super().__init__(
+            first.detail if len(errors) == 1 else f"{len(errors)} steps refused; nothing was stored",
+            code=first.code if len(errors) == 1 else "batch_refused",
+        )
+        self.status = statuses.pop() if len(statuses) == 1 else 422
+        self.errors = errors
+
+
+@dataclass
+class Outcome:
+    status: str  # "created" or "duplicate"
+    event: Case.Event
+    case_no: str
+
+    def as_dict(self) -> dict[str, Any]:
+        e = self.event
+        out = {
+            "status": self.status,
+            "event_id": e.source_event_id,
+            "case_no": self.case_no,
+            "step": e.STEP.value,
+            "version": e.originator_version,
+            "recorded_at": e.timestamp,
+            "hash": e.hash,
+            "flags": e.flags,
+        }
+        for key in ("promised_due_at", "legal_due_at", "on_time"):
+            if key in e.derived:
+                out[key] = e.derived[key]
+        return out
+
+
+@dataclass
+class _Work:
+    cases: dict[str, Case | None] = field(default_factory=dict)
+    keys: list[SourceEvent] = field(default_factory=list)
+    outcomes: list[Outcome | None] = field(default_factory=list)
+    errors: list[StepError] = field(default_factory=list)
+    seen: dict[str, int] = field(default_factory=dict)  # idempotency key -> index in this batch
+
+
+class IngestService:
+    def __init__(
+        self,
+        ledger: Ledger,
+        reference: ReferenceService,
+        clock: Clock,
+        sealer: Sealer,
+        policy: IngestPolicy = IngestPolicy(),
+        max_batch: int = 1000,
+    ) -> None:
+        self.ledger = ledger
+        self.reference = reference
+        self.clock = clock
+        self.sealer = sealer
+        self.policy = policy
+        self.max_batch = max_batch
+        self._refusal_lock = threading.Lock()
+
+    def report(self, raws: list[Any], principal: Principal = SYSTEM) -> list[Outcome]:
+        if not isinstance(raws, list):
+            raise InvalidInput("a batch is a JSON array of steps", code="invalid_body")
+        if not raws:
+            raise InvalidInput("a batch needs at least one step", code="empty_batch")
+        if len(raws) > self.max_batch:
+            raise InvalidInput(f"a batch holds at most {self.max_batch} steps (got {len(raws)})", code="batch_too_large")
+        reports: list[StepReport | None] = []
+        errors: list[StepError] = []
+        for i, raw in enumerate(raws):
+            try:
+                report = StepReport.parse(raw)
+                if not principal.may_report_for(report.actor.department):
+                    raise Forbidden(f"this key may not report for department {report.actor.department}", code="forbidden_department")
+                reports.append(report)
+            except DomainError as exc:
+                raw_id = raw.get("event_id") if isinstance(raw, dict) and isinstance(raw.get("event_id"), str) else None
+                errors.append(StepError(i, exc, raw_event_id=raw_id))
+                reports.append(None)
+        if errors:
+            self._refuse(errors, principal)
+        for attempt in range(5):
+            work = self._apply(reports, principal)  # type: ignore[arg-type]
+            if work.errors:
+                self._refuse(work.errors, principal)
+            try:
+                self.ledger.save(*(c for c in work.cases.values() if c is not None), *work.keys)
+            except IntegrityError:
+                # A racing writer got there first (same case, or the same source event id):
+                # reload and decide again; a true duplicate then answers as one.
+                reused = [k for k in work.keys if self._stored_elsewhere(k)]
+                if reused:
+                    errs = [
+                        StepError(
+                            next(i for i, r in enumerate(reports) if r and r.event_id == k.event_id and r.actor.department == k.department),
+                            CaseRefused(f"event id {k.event_id} was already used for case {self._stored_key(k).case_no}", code="event_id_reused"),
+                        )
+                        for k in reused
+                    ]
+                    self._refuse(errs, principal)
+                continue
+            return [o for o in work.outcomes if o is not None]
+        raise DomainError("too much contention on these cases; retry", code="contention")  # pragma: no cover
+
+    def _apply(self, reports: list[StepReport], principal: Principal) -> _Work:
+        work = _Work()
+        recorded_at = self.clock.now()
+        for i, report in enumerate(reports):
+            key = idempotency_key(report.actor.department, report.event_id)
+            if key in work.seen:
+                earlier = work.outcomes[work.seen[key]]
+                work.outcomes.append(Outcome("duplicate", earlier.event, earlier.case_no) if earlier else None)
+                continue
+            work.seen[key] = i
+            try:
+                work.outcomes.append(self._apply_one(work, report, principal, key, recorded_at))
+            except DomainError as exc:
+                work.errors.append(StepError(i, exc, report))
+                work.outcomes.append(None)
+        return work
+
+    def _apply_one(self, work: _Work, report: StepReport, principal: Principal, key: str, recorded_at) -> Outcome:
+        if report.case_no not in work.cases:
+            work.cases[report.case_no] = self._load(report.case_no)
+        case = work.cases[report.case_no]
+        if case is not None and key in case.source_event_ids:
+            return Outcome("duplicate", self._stored_event(case, case.source_event_ids[key]), case.case_no)
+        if case is not None and not principal.may_read(case.department):
+            raise Forbidden(f"case {case.case_no} belongs to another department", code="foreign_case")
+        if self.reference.unit(UnitKind.DEPARTMENT, report.actor.department) is None:
+            raise InvalidInput(f"unknown department {report.actor.department}", code="unknown_department")
+        if case is None:
+            if report.step is not Step.SUBMITTED:
+                raise CaseRefused(f"case {report.case_no} is unknown: its first step must be submitted", code="unknown_case")
+            item = self.reference.item(report.item_code or "")
+            if item is None:
+                raise InvalidInput(f"unknown item {report.item_code}", code="unknown_item")
+            sealed = self.sealer.seal(report.applicant) if report.applicant else None
+            case = Case.submit(
+                report, recorded_at=recorded_at, terms=item.version_at(report.occurred_at),
+                sealed_applicant=sealed, policy=self.policy,
+            )
+            work.cases[report.case_no] = case
+            event = case.pending_events[-1]
+        else:
+            terms = None
+            if report.step is Step.ACCEPTED:
+                item = self.reference.item(case.item_code)
+                terms = item.version_at(report.occurred_at) if item else None
+            event = case.record(
+                report, recorded_at=recorded_at, calendar=self.reference.calendar(), terms=terms, policy=self.policy
+            )
+        work.keys.append(SourceEvent.admit(report.actor.department, report.event_id, case.case_no, event.originator_version, recorded_at))
+        return Outcome("created", event, case.case_no)  # type: ignore[arg-type]
+
+    def _load(self, case_no: str) -> Case | None:
+        try:
+            return self.ledger.repository.get(case_id(case_no))
+        except AggregateNotFoundError:
+            return None
+
+    def _stored_event(self, case: Case, version: int) -> Case.Event:
+        for e in case.pending_events:
+            if e.originator_version == version:
+                return e  # type: ignore[return-value]
+        return next(iter(self.ledger.events.get(case.id, gt=version - 1, lte=version)))  # type: ignore[return-value]
+
+    def _stored_key(self, key: SourceEvent) -> SourceEvent:
+        return self.ledger.repository.get(key.id)
+
+    def _stored_elsewhere(self, key: SourceEvent) -> bool:
+        try:
+            stored = self._stored_key(key)
+        except AggregateNotFoundError:
+            return False
+        return stored.case_no != key.case_no
+
+    def _refuse(self, errors: list[StepError], principal: Principal) -> None:
+        now = self.clock.now()
+        records = []
+        for e in errors:
+            source = e.report.actor.department if e.report else (sorted(principal.departments)[0] if principal.departments else principal.key)
+            records.append(
+                Refusal.record(
+                    source, e.report.event_id if e.report else e.raw_event_id, e.report.case_no if e.report else None,
+                    e.report.step.value if e.report else None, e.error.code, e.error.detail, now,
+                )
+            )
+        with self._refusal_lock:
+            self.ledger.save(*records)
+        raise BatchRefused(errors)
+
+    def refusal_counts(self) -> dict[str, dict[str, int]]:
+        """Refusals per source and code, from the ledger's log (refusals are few)."""
+        counts: dict[str, dict[str, int]] = {}
+        start = 0
+        topic = Refusal.Recorded.TOPIC
+        while True:
+            batch = self.ledger.recorder.select_notifications(start=start, limit=1000, topics=[topic], inclusive_of_start=False)
+            if not batch:
+                return counts
+            for n in batch:
+                e = self.ledger.mapper.to_domain_event(n)
+                by_code = counts.setdefault(e.source, {})
+                by_code[e.code] = by_code.get(e.code, 0) + 1
+            start = batch[-1].id

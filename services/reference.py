@@ -1,0 +1,149 @@
+"""Catalogue, organisation and calendar: small reference data, cached in memory.
+
+The cache follows the reference application's own notification log: one cheap query for the
+log's last id tells whether anything changed since (in this process or another).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+
+from domain.calendar import DEFAULT_OFFICE_HOURS, OfficeHours, WorkingCalendar, YearSchedule
+from domain.catalogue import Item, ItemVersion, item_id
+from domain.clock import Clock
+from domain.errors import InvalidInput
+from domain.organisation import OrgUnit, UnitKind, parse_unit, unit_id
+from domain.schedule import PublishedYear, schedule_id
+from infra.calendar_source import schedules_from_chinesecalendar
+from services.apps import Reference
+
+
+class ReferenceService:
+    def __init__(self, app: Reference, clock: Clock, office_hours: OfficeHours = DEFAULT_OFFICE_HOURS) -> None:
+        self.app = app
+        self.clock = clock
+        self._lock = threading.RLock()
+        self._position: int | None = -1
+        self._items: dict[str, Item] = {}
+        self._units: dict[tuple[UnitKind, str], OrgUnit] = {}
+        self._published: dict[int, YearSchedule] = {}
+        self._package = schedules_from_chinesecalendar()
+        self._office_hours = office_hours
+        self._calendar: WorkingCalendar | None = None
+
+    # -- cache ---------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Bring the cache up to the reference log's head (cheap when nothing changed)."""
+        head = self.app.recorder.max_notification_id()
+        with self._lock:
+            if head == self._position:
+                return
+            start = 0 if self._position in (None, -1) else self._position
+            while True:
+                batch = self.app.recorder.select_notifications(start=start, limit=1000, inclusive_of_start=False)
+                if not batch:
+                    break
+                for n in batch:
+                    self._load(n.originator_id, n.topic)
+                start = batch[-1].id
+            self._position = head
+            self._calendar = None
+
+    def _load(self, originator_id: UUID, topic: str) -> None:
+        agg: Any = self.app.repository.get(originator_id)
+        if isinstance(agg, Item):
+            self._items[agg.current.code] = agg
+        elif isinstance(agg, OrgUnit):
+            self._units[(agg.kind, agg.code)] = agg
+        elif isinstance(agg, PublishedYear):
+            self._published[agg.year] = YearSchedule.from_dict(agg.schedule)
+
+    # -- catalogue -----------------------------------------------------------------------
+
+    def item(self, code: str) -> Item | None:
+        self.refresh()
+        return self._items.get(code)
+
+    def items(self) -> list[Item]:
+        self.refresh()
+        return sorted(self._items.values(), key=lambda i: i.current.code)
+
+    def put_item(self, code: str, body: dict[str, Any]) -> tuple[ItemVersion, bool, bool]:
+        """Register or revise an item; returns (current version, created, changed)."""
+        terms = ItemVersion.parse(code, body)
+        if self.unit(UnitKind.DEPARTMENT, terms.department) is None:
+            raise InvalidInput(f"unknown department {terms.department}: PUT /api/v1/departments/{{code}} first", code="unknown_department")
+        now = self.clock.now()
+        try:
+            item: Item = self.app.repository.get(item_id(code))
+        except AggregateNotFoundError:
+            item = Item.register(terms, now)
+            self.app.save(item)
+            return item.current, True, True
+        changed = item.revise(terms, now)
+        if changed:
+            self.app.save(item)
+        return item.current, False, changed
+
+    # -- organisation --------------------------------------------------------------------
+
+    def unit(self, kind: UnitKind, code: str) -> OrgUnit | None:
+        self.refresh()
+        return self._units.get((kind, code))
+
+    def units(self, kind: UnitKind) -> list[OrgUnit]:
+        self.refresh()
+        return sorted((u for (k, _), u in self._units.items() if k is kind), key=lambda u: u.code)
+
+    def put_unit(self, kind: UnitKind, code: str, body: Any) -> tuple[dict[str, Any], bool, bool]:
+        attrs = parse_unit(kind, code, body)
+        # Parents must exist: a window's hall, a staff member's department, ...
+        for key, parent_kind in (("center", UnitKind.CENTER), ("hall", UnitKind.HALL), ("department", UnitKind.DEPARTMENT), ("window", UnitKind.WINDOW), ("parent", UnitKind.CENTER)):
+            if attrs.get(key) and self.unit(parent_kind, attrs[key]) is None:
+                raise InvalidInput(f"unknown {parent_kind.value} {attrs[key]}", code=f"unknown_{parent_kind.value}")
+        now = self.clock.now()
+        try:
+            unit: OrgUnit = self.app.repository.get(unit_id(kind, code))
+        except AggregateNotFoundError:
+            unit = OrgUnit.define(kind, attrs, now)
+            self.app.save(unit)
+            return unit.attrs, True, True
+        changed = unit.change(attrs, now)
+        if changed:
+            self.app.save(unit)
+        return unit.attrs, False, changed
+
+    # -- calendar ------------------------------------------------------------------------
+
+    def calendar(self) -> WorkingCalendar:
+        self.refresh()
+        with self._lock:
+            if self._calendar is None:
+                schedules = {**self._package, **self._published}
+                self._calendar = WorkingCalendar(schedules, self._office_hours)
+            return self._calendar
+
+    def published_years(self) -> dict[int, YearSchedule]:
+        self.refresh()
+        return dict(self._published)
+
+    def publish_year(self, year: int, body: Any) -> tuple[YearSchedule, bool, bool]:
+        if not isinstance(body, dict):
+            raise InvalidInput('a schedule is {"holidays": [...], "workdays": [...]}', code="invalid_body")
+        schedule = YearSchedule.from_dict({"year": year, **body})
+        now = self.clock.now()
+        try:
+            agg: PublishedYear = self.app.repository.get(schedule_id(year))
+        except AggregateNotFoundError:
+            agg = PublishedYear.publish(year, schedule.as_dict(), now)
+            self.app.save(agg)
+            return schedule, True, True
+        changed = agg.republish(schedule.as_dict(), now)
+        if changed:
+            self.app.save(agg)
+        return schedule, False, changed
