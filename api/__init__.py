@@ -1,0 +1,1 @@
+"""The edges people and systems touch: the HTTP API (FastAPI) and the ``esup`` CLI."""

@@ -1,0 +1,253 @@
+"""The HTTP API: parse, authorise, call the service layer, shape the answer. Nothing more."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import Response
+
+from api.http import JSON, install_error_handlers
+from domain.access import Role
+from domain.errors import DomainError, InvalidInput
+from domain.organisation import UnitKind
+from domain.steps import mask, parse_instant
+from services.access import Unauthorised
+from services.ingest import Forbidden, Principal
+from services.system import Esup
+
+STEP_SCHEMA = {
+    "type": "object",
+    "required": ["event_id", "case_no", "step", "occurred_at", "department"],
+    "properties": {
+        "event_id": {"type": "string", "description": "the source's own event id (idempotency key)"},
+        "case_no": {"type": "string", "maxLength": 50, "description": "办件编号"},
+        "step": {"type": "string", "enum": [
+            "submitted", "supplement_requested", "supplement_received", "accepted", "refused", "undertaken",
+            "reviewed", "decided", "concluded", "delivered", "suspended", "resumed", "extended", "fee_charged",
+            "withdrawn", "rated"]},
+        "occurred_at": {"type": "string", "format": "date-time", "description": "ISO 8601 with a UTC offset"},
+        "department": {"type": "string"},
+        "window": {"type": "string"},
+        "staff": {"type": "string"},
+        "item_code": {"type": "string", "description": "required on submitted"},
+        "data": {"type": "object", "description": "step-specific fields: result, reason, amount, score, procedure, granted, applicant, ..."},
+    },
+}
+UNIT_PATHS = {"centers": UnitKind.CENTER, "halls": UnitKind.HALL, "windows": UnitKind.WINDOW,
+              "departments": UnitKind.DEPARTMENT, "staff": UnitKind.STAFF}
+
+
+def create_app(esup: Esup) -> FastAPI:
+    app = FastAPI(
+        title="esup",
+        description="Event-sourced electronic supervision (电子监察) of administrative approvals. "
+        "Every request carries `Authorization: Bearer <key>`. Errors are RFC 9457 problem documents "
+        "with a stable `code`.",
+        version="1.0",
+        default_response_class=JSON,
+    )
+    app.state.esup = esup
+    install_error_handlers(app)
+
+    def principal(request: Request) -> Principal:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorised("send Authorization: Bearer <key>", code="missing_key")
+        return esup.access.authenticate(token.strip())
+
+    def require(p: Principal, *roles: Role) -> None:
+        if p.role not in roles:
+            raise Forbidden(f"the {p.role.value} role may not do this", code="forbidden_role")
+
+    async def body(request: Request) -> Any:
+        limit = esup.settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise DomainError(f"the body exceeds {limit} bytes", code="body_too_large")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise DomainError(f"the body exceeds {limit} bytes", code="body_too_large")
+            chunks.append(chunk)
+        try:
+            return orjson.loads(b"".join(chunks))
+        except orjson.JSONDecodeError as exc:
+            raise InvalidInput(f"malformed JSON: {exc}", code="malformed_json") from None
+
+    def show_case(case, p: Principal) -> dict[str, Any]:
+        summary = case.summary()
+        summary["applicant"] = applicant_view(case.applicant, p)
+        summary["applicant_kind"] = case.applicant_kind
+        return summary
+
+    def applicant_view(sealed: str | None, p: Principal) -> dict[str, Any] | None:
+        if not sealed:
+            return None
+        data = esup.sealer.open(sealed)
+        if p.sees_personal_data:
+            return data
+        return {k: mask(v) for k, v in data.items()}
+
+    def check_case_access(case, p: Principal) -> None:
+        if not p.may_read(case.department):
+            # Not 403: a department must not learn which case numbers exist elsewhere.
+            raise DomainError(f"no case {case.case_no}", code="unknown_case")
+
+    # -- steps -------------------------------------------------------------------------------
+
+    @app.post("/api/v1/steps", status_code=201, tags=["steps"],
+              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": STEP_SCHEMA}}}})
+    async def post_step(request: Request, p: Principal = Depends(principal)) -> Response:
+        require(p, Role.DEPARTMENT, Role.ADMIN)
+        raw = await body(request)
+        if isinstance(raw, list):
+            raise InvalidInput("send one step as an object here, or a list to /api/v1/steps/batch", code="invalid_body")
+        from starlette.concurrency import run_in_threadpool
+
+        outcome = (await run_in_threadpool(esup.ingest.report, [raw], p))[0]
+        return JSON(outcome.as_dict(), status_code=201 if outcome.status == "created" else 200)
+
+    @app.post("/api/v1/steps/batch", status_code=201, tags=["steps"],
+              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "array", "items": STEP_SCHEMA}}}}})
+    async def post_batch(request: Request, p: Principal = Depends(principal)) -> Response:
+        require(p, Role.DEPARTMENT, Role.ADMIN)
+        raw = await body(request)
+        if isinstance(raw, dict) and "steps" in raw and len(raw) == 1:
+            raw = raw["steps"]
+        from starlette.concurrency import run_in_threadpool
+
+        outcomes = await run_in_threadpool(esup.ingest.report, raw, p)
+        created = sum(1 for o in outcomes if o.status == "created")
+        return JSON(
+            {"created": created, "duplicates": len(outcomes) - created, "outcomes": [o.as_dict() for o in outcomes]},
+            status_code=201 if created else 200,
+        )
+
+    # -- cases -------------------------------------------------------------------------------
+
+    @app.get("/api/v1/cases/{case_no}", tags=["cases"])
+    def get_case(case_no: str, as_of: str | None = None, by: str = "recorded", p: Principal = Depends(principal)) -> Any:
+        if as_of is None:
+            case = esup.cases.current(case_no)
+        else:
+            case = esup.cases.as_of(case_no, parse_instant(as_of, "as_of"), by)
+        check_case_access(esup.cases.current(case_no) if as_of else case, p)
+        out = show_case(case, p)
+        if as_of:
+            out["as_of"] = as_of
+            out["by"] = by
+        return out
+
+    @app.get("/api/v1/cases/{case_no}/events", tags=["cases"])
+    def get_events(case_no: str, p: Principal = Depends(principal)) -> Any:
+        events = esup.cases.events(case_no)
+        check_case_access(esup.cases.current(case_no), p)
+        out = []
+        for e in events:
+            data = dict(e.data)
+            if "applicant" in data:
+                data["applicant"] = applicant_view(data["applicant"], p)
+            out.append({
+                "version": e.originator_version, "step": e.STEP.value, "event_id": e.source_event_id,
+                "occurred_at": e.occurred_at, "recorded_at": e.timestamp, "actor": e.actor, "data": data,
+                "derived": e.derived, "flags": e.flags, "prev_hash": e.prev_hash, "hash": e.hash,
+            })
+        return {"case_no": case_no, "events": out}
+
+    @app.get("/api/v1/cases/{case_no}/verify", tags=["cases"])
+    def verify_case(case_no: str, p: Principal = Depends(principal)) -> Any:
+        check_case_access(esup.cases.current(case_no), p)
+        return esup.cases.verify(case_no)
+
+    # -- reference data ------------------------------------------------------------------------
+
+    @app.put("/api/v1/items/{code}", tags=["catalogue"])
+    async def put_item(code: str, request: Request, p: Principal = Depends(principal)) -> Response:
+        require(p, Role.ADMIN)
+        terms, created, changed = esup.reference.put_item(code, await body(request))
+        return JSON({**terms.as_dict(), "changed": changed}, status_code=201 if created else 200)
+
+    @app.get("/api/v1/items", tags=["catalogue"])
+    def list_items(p: Principal = Depends(principal)) -> Any:
+        return {"items": [i.current.as_dict() for i in esup.reference.items()]}
+
+    @app.get("/api/v1/items/{code}", tags=["catalogue"])
+    def get_item(code: str, p: Principal = Depends(principal)) -> Any:
+        item = esup.reference.item(code)
+        if item is None:
+            raise DomainError(f"no item {code}", code="unknown_item")
+        return {**item.current.as_dict(), "versions": [v.as_dict() for v in item.versions]}
+
+    def unit_routes(path: str, kind: UnitKind) -> None:
+        @app.put(f"/api/v1/{path}/{{code}}", tags=["organisation"], name=f"put_{path}")
+        async def put_unit(code: str, request: Request, p: Principal = Depends(principal)) -> Response:
+            require(p, Role.ADMIN)
+            attrs, created, changed = esup.reference.put_unit(kind, code, await body(request))
+            return JSON({**attrs, "changed": changed}, status_code=201 if created else 200)
+
+        @app.get(f"/api/v1/{path}", tags=["organisation"], name=f"list_{path}")
+        def list_units(p: Principal = Depends(principal)) -> Any:
+            return {path: [u.attrs for u in esup.reference.units(kind)]}
+
+    for path, kind in UNIT_PATHS.items():
+        unit_routes(path, kind)
+
+    @app.put("/api/v1/calendar/{year}", tags=["calendar"])
+    async def put_year(year: int, request: Request, p: Principal = Depends(principal)) -> Response:
+        require(p, Role.ADMIN)
+        schedule, created, changed = esup.reference.publish_year(year, await body(request))
+        return JSON({**schedule.as_dict(), "changed": changed}, status_code=201 if created else 200)
+
+    @app.get("/api/v1/calendar/{year}", tags=["calendar"])
+    def get_year(year: int, p: Principal = Depends(principal)) -> Any:
+        cal = esup.reference.calendar()
+        schedule = cal.schedule(year)
+        published = year in esup.reference.published_years()
+        return {**schedule.as_dict(), "source": "published" if published else "package",
+                "office_hours": cal.office_hours.as_dict()}
+
+    # -- keys and sources ------------------------------------------------------------------------
+
+    @app.post("/api/v1/keys", tags=["access"], status_code=201)
+    async def create_key(request: Request, p: Principal = Depends(principal)) -> Any:
+        require(p, Role.ADMIN)
+        raw = await body(request)
+        if not isinstance(raw, dict):
+            raise InvalidInput('send {"role": ..., "departments": [...]}', code="invalid_body")
+        departments = raw.get("departments") or []
+        if not isinstance(departments, list) or not all(isinstance(d, str) for d in departments):
+            raise InvalidInput("departments must be a list of codes", code="invalid_field")
+        label = raw.get("label")
+        if label is not None and not isinstance(label, str):
+            raise InvalidInput("label must be a string", code="invalid_field")
+        key = esup.access.create(raw.get("role"), departments, label)  # type: ignore[arg-type]
+        return {"key": key, "role": raw.get("role"), "departments": departments}
+
+    @app.get("/api/v1/keys", tags=["access"])
+    def list_keys(p: Principal = Depends(principal)) -> Any:
+        require(p, Role.ADMIN)
+        return {"keys": esup.access.list()}
+
+    @app.delete("/api/v1/keys/{public_id}", tags=["access"], status_code=204)
+    def revoke_key(public_id: str, p: Principal = Depends(principal)) -> Response:
+        require(p, Role.ADMIN)
+        esup.access.revoke(public_id)
+        return Response(status_code=204)
+
+    @app.get("/api/v1/sources/refusals", tags=["steps"])
+    def refusals(p: Principal = Depends(principal)) -> Any:
+        counts = esup.ingest.refusal_counts()
+        if p.role is Role.DEPARTMENT:
+            counts = {k: v for k, v in counts.items() if k in p.departments}
+        return {"refusals": counts}
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> Any:
+        return {"status": "ok", "store": esup.settings.store, "ledger_position": esup.ledger.recorder.max_notification_id()}
+
+    return app
