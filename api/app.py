@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from api.http import JSON, install_error_handlers
 from domain.access import Role
-from domain.errors import DomainError, InvalidInput
+from domain.errors import DomainError, InvalidInput, NotFound
 from domain.organisation import UnitKind
 from domain.steps import mask, parse_instant
 from services.access import Unauthorised
@@ -36,6 +36,10 @@ STEP_SCHEMA = {
         "data": {"type": "object", "description": "step-specific fields: result, reason, amount, score, procedure, granted, applicant, ..."},
     },
 }
+class BodyTooLarge(DomainError):
+    status = 413
+
+
 UNIT_PATHS = {"centers": UnitKind.CENTER, "halls": UnitKind.HALL, "windows": UnitKind.WINDOW,
               "departments": UnitKind.DEPARTMENT, "staff": UnitKind.STAFF}
 
@@ -67,12 +71,12 @@ def create_app(esup: Esup) -> FastAPI:
         limit = esup.settings.max_body_bytes
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
-            raise DomainError(f"the body exceeds {limit} bytes", code="body_too_large")
+            raise BodyTooLarge(f"the body exceeds {limit} bytes", code="body_too_large")
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                raise DomainError(f"the body exceeds {limit} bytes", code="body_too_large")
+                raise BodyTooLarge(f"the body exceeds {limit} bytes", code="body_too_large")
             chunks.append(chunk)
         try:
             return orjson.loads(b"".join(chunks))
@@ -96,7 +100,7 @@ def create_app(esup: Esup) -> FastAPI:
     def check_case_access(case, p: Principal) -> None:
         if not p.may_read(case.department):
             # Not 403: a department must not learn which case numbers exist elsewhere.
-            raise DomainError(f"no case {case.case_no}", code="unknown_case")
+            raise NotFound(f"no case {case.case_no}", code="unknown_case")
 
     # -- steps -------------------------------------------------------------------------------
 
@@ -109,7 +113,7 @@ def create_app(esup: Esup) -> FastAPI:
             raise InvalidInput("send one step as an object here, or a list to /api/v1/steps/batch", code="invalid_body")
         from starlette.concurrency import run_in_threadpool
 
-        outcome = (await run_in_threadpool(esup.ingest.report, [raw], p))[0]
+        outcome = (await run_in_threadpool(esup.ingest.report, [raw], p, False))[0]
         return JSON(outcome.as_dict(), status_code=201 if outcome.status == "created" else 200)
 
     @app.post("/api/v1/steps/batch", status_code=201, tags=["steps"],
@@ -180,7 +184,7 @@ def create_app(esup: Esup) -> FastAPI:
     def get_item(code: str, p: Principal = Depends(principal)) -> Any:
         item = esup.reference.item(code)
         if item is None:
-            raise DomainError(f"no item {code}", code="unknown_item")
+            raise NotFound(f"no item {code}", code="unknown_item")
         return {**item.current.as_dict(), "versions": [v.as_dict() for v in item.versions]}
 
     def unit_routes(path: str, kind: UnitKind) -> None:

@@ -76,12 +76,13 @@ class StepError:
 class BatchRefused(DomainError):
     """Some steps of a request were refused; nothing of it was stored."""
 
-    def __init__(self, errors: list[StepError]) -> None:
+    def __init__(self, errors: list[StepError], batch: bool = True) -> None:
         first = errors[0].error
         statuses = {e.error.status for e in errors}
+        single = len(errors) == 1 and not batch
         super().__init__(
-            first.detail if len(errors) == 1 else f"{len(errors)} steps refused; nothing was stored",
-            code=first.code if len(errors) == 1 else "batch_refused",
+            first.detail if single else f"{len(errors)} of the batch's steps refused; nothing was stored",
+            code=first.code if single else "batch_refused",
         )
         self.status = statuses.pop() if len(statuses) == 1 else 422
         self.errors = errors
@@ -138,7 +139,8 @@ class IngestService:
         self.max_batch = max_batch
         self._refusal_lock = threading.Lock()
 
-    def report(self, raws: list[Any], principal: Principal = SYSTEM) -> list[Outcome]:
+    def report(self, raws: list[Any], principal: Principal = SYSTEM, batch: bool = True) -> list[Outcome]:
+        """Apply a batch of steps. ``batch=False``: one step, refused with its own code."""
         if not isinstance(raws, list):
             raise InvalidInput("a batch is a JSON array of steps", code="invalid_body")
         if not raws:
@@ -158,11 +160,11 @@ class IngestService:
                 errors.append(StepError(i, exc, raw_event_id=raw_id))
                 reports.append(None)
         if errors:
-            self._refuse(errors, principal)
+            self._refuse(errors, principal, batch)
         for attempt in range(5):
             work = self._apply(reports, principal)  # type: ignore[arg-type]
             if work.errors:
-                self._refuse(work.errors, principal)
+                self._refuse(work.errors, principal, batch)
             try:
                 self.ledger.save(*(c for c in work.cases.values() if c is not None), *work.keys)
             except IntegrityError:
@@ -177,7 +179,7 @@ class IngestService:
                         )
                         for k in reused
                     ]
-                    self._refuse(errs, principal)
+                    self._refuse(errs, principal, batch)
                 continue
             return [o for o in work.outcomes if o is not None]
         raise DomainError("too much contention on these cases; retry", code="contention")  # pragma: no cover
@@ -255,7 +257,7 @@ class IngestService:
             return False
         return stored.case_no != key.case_no
 
-    def _refuse(self, errors: list[StepError], principal: Principal) -> None:
+    def _refuse(self, errors: list[StepError], principal: Principal, batch: bool) -> None:
         now = self.clock.now()
         records = []
         for e in errors:
@@ -268,7 +270,7 @@ class IngestService:
             )
         with self._refusal_lock:
             self.ledger.save(*records)
-        raise BatchRefused(errors)
+        raise BatchRefused(errors, batch)
 
     def refusal_counts(self) -> dict[str, dict[str, int]]:
         """Refusals per source and code, from the ledger's log (refusals are few)."""
