@@ -208,8 +208,8 @@ def create_app(esup: Esup) -> FastAPI:
         return JSON({**schedule.as_dict(), "changed": changed}, status_code=201 if created else 200)
 
     @app.get("/api/v1/calendar/{year}", tags=["calendar"])
-    def get_year(year: int, p: Principal = Depends(principal)) -> Any:
-        cal = esup.reference.calendar()
+    def get_year(year: int, center: str | None = None, p: Principal = Depends(principal)) -> Any:
+        cal = esup.reference.calendar(center)
         schedule = cal.schedule(year)
         published = year in esup.reference.published_years()
         return {**schedule.as_dict(), "source": "published" if published else "package",

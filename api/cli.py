@@ -150,6 +150,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 1 if broken else 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from tools.bench import main as bench
+
+    return bench(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="esup", description="Event-sourced e-supervision of administrative approvals.")
     parser.add_argument("--data-dir", type=Path, help="embedded store directory (default $ESUP_DATA_DIR or ./data)")
@@ -188,6 +194,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("verify", help="rebuild every case and verify its hash chain")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("bench", help="ingest throughput as ratios to a raw-insert floor measured in the same run")
+    from tools.bench import add_arguments as bench_arguments
+
+    bench_arguments(p)
+    p.set_defaults(func=cmd_bench)
 
     args = parser.parse_args(argv)
     from domain.errors import DomainError

@@ -46,8 +46,8 @@ class StaffKind(str, Enum):
 
 
 # Which attributes each kind takes, and their allowed values (None: free text code).
-_ATTRS: dict[UnitKind, dict[str, type[Enum] | None]] = {
-    UnitKind.CENTER: {"tier": Tier, "parent": None},
+_ATTRS: dict[UnitKind, dict[str, type | None]] = {
+    UnitKind.CENTER: {"tier": Tier, "parent": None, "office_hours": dict},
     UnitKind.HALL: {"center": None},
     UnitKind.WINDOW: {"hall": None, "window_kind": WindowKind, "department": None},
     UnitKind.DEPARTMENT: {"center": None},
@@ -72,14 +72,19 @@ def parse_unit(kind: UnitKind, code: str, body: object) -> dict[str, Any]:
         raw = body.get(key)
         if raw is None:
             attrs[key] = None
+        elif enum is dict:
+            # A center's own office hours (作息时间), validated by the calendar's rules.
+            from domain.calendar import OfficeHours
+
+            attrs[key] = OfficeHours.from_dict(raw).as_dict()
         elif enum is None:
             attrs[key] = _code(raw, key)
         else:
             try:
-                attrs[key] = enum(raw).value
+                attrs[key] = enum(raw).value  # type: ignore[misc]
             except ValueError:
                 raise InvalidInput(
-                    f"{key} must be one of " + ", ".join(e.value for e in enum), code="invalid_field"
+                    f"{key} must be one of " + ", ".join(e.value for e in enum), code="invalid_field"  # type: ignore[attr-defined]
                 ) from None
     return attrs
 

@@ -229,9 +229,8 @@ class IngestService:
             if report.step is Step.ACCEPTED:
                 item = self.reference.item(case.item_code)
                 terms = item.version_at(report.occurred_at) if item else None
-            event = case.record(
-                report, recorded_at=recorded_at, calendar=self.reference.calendar(), terms=terms, policy=self.policy
-            )
+            calendar = self.reference.calendar(self.reference.center_of(case.department, case.window))
+            event = case.record(report, recorded_at=recorded_at, calendar=calendar, terms=terms, policy=self.policy)
         work.keys.append(SourceEvent.admit(report.actor.department, report.event_id, case.case_no, event.originator_version, recorded_at))
         return Outcome("created", event, case.case_no)  # type: ignore[arg-type]
 

@@ -33,7 +33,7 @@ class ReferenceService:
         self._published: dict[int, YearSchedule] = {}
         self._package = schedules_from_chinesecalendar()
         self._office_hours = office_hours
-        self._calendar: WorkingCalendar | None = None
+        self._calendars: dict[str | None, WorkingCalendar] = {}
 
     # -- cache ---------------------------------------------------------------------------
 
@@ -52,7 +52,7 @@ class ReferenceService:
                     self._load(n.originator_id, n.topic)
                 start = batch[-1].id
             self._position = head
-            self._calendar = None
+            self._calendars = {}
 
     def _load(self, originator_id: UUID, topic: str) -> None:
         agg: Any = self.app.repository.get(originator_id)
@@ -120,13 +120,29 @@ class ReferenceService:
 
     # -- calendar ------------------------------------------------------------------------
 
-    def calendar(self) -> WorkingCalendar:
+    def calendar(self, center: str | None = None) -> WorkingCalendar:
+        """The working calendar, with ``center``'s own office hours if it has them."""
         self.refresh()
         with self._lock:
-            if self._calendar is None:
-                schedules = {**self._package, **self._published}
-                self._calendar = WorkingCalendar(schedules, self._office_hours)
-            return self._calendar
+            cal = self._calendars.get(center)
+            if cal is None:
+                unit = self._units.get((UnitKind.CENTER, center)) if center else None
+                hours = unit.attrs.get("office_hours") if unit else None
+                office = OfficeHours.from_dict(hours) if hours else self._office_hours
+                cal = WorkingCalendar({**self._package, **self._published}, office)
+                self._calendars[center] = cal
+            return cal
+
+    def center_of(self, department: str, window: str | None) -> str | None:
+        """The center whose office hours apply: the window's hall's center, else the department's."""
+        self.refresh()
+        if window:
+            w = self._units.get((UnitKind.WINDOW, window))
+            hall = self._units.get((UnitKind.HALL, w.attrs.get("hall"))) if w and w.attrs.get("hall") else None
+            if hall and hall.attrs.get("center"):
+                return hall.attrs["center"]
+        d = self._units.get((UnitKind.DEPARTMENT, department))
+        return d.attrs.get("center") if d else None
 
     def published_years(self) -> dict[int, YearSchedule]:
         self.refresh()

@@ -202,3 +202,25 @@ def test_100k_demo_events_rebuild_identically_on_sqlite(tmp_path, clock):
     events = assert_rebuilt_identical(esup, recording)
     assert events >= 100_000
     esup.close()
+
+
+def test_working_hours_follow_the_centers_own_office_hours(district, clock):
+    from domain.organisation import UnitKind
+
+    ref = district.reference
+    clock.set(at("2008-03-03 08:00"))
+    ref.put_unit(UnitKind.CENTER, "JD1", {"name": "街道社会事务服务中心", "tier": "street",
+                                          "office_hours": {"winter": [["08:30", "12:00"], ["14:00", "18:00"]],
+                                                           "summer": [["08:30", "12:00"], ["14:30", "18:30"]]}})
+    ref.put_unit(UnitKind.HALL, "JD1H", {"name": "大厅", "center": "JD1"})
+    ref.put_unit(UnitKind.WINDOW, "JD1W1", {"name": "1号窗口", "hall": "JD1H", "department": "DS"})
+    clock.set(at("2008-03-03 18:00"))
+    district.ingest.report([
+        submitted("H1", item="DS-001", dept="DS", when="2008-03-03T10:00:00+08:00") | {"window": "JD1W1"},
+        step("H1", "accepted", "2008-03-03T10:00:00+08:00", dept="DS"),
+        submitted("H2", item="DS-001", dept="DS", when="2008-03-03T10:00:00+08:00"),
+        step("H2", "accepted", "2008-03-03T10:00:00+08:00", dept="DS"),
+    ])
+    # The street center: 10:00-12:00 (2 h), then 14:00-16:00. The default hours: 10-12, 13-15.
+    assert district.cases.current("H1").promised_due_at == at("2008-03-03 16:00")
+    assert district.cases.current("H2").promised_due_at == at("2008-03-03 15:00")
