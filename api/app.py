@@ -36,6 +36,11 @@ STEP_SCHEMA = {
         "data": {"type": "object", "description": "step-specific fields: result, reason, amount, score, procedure, granted, applicant, ..."},
     },
 }
+# Modules with ``install(app, esup, deps)``; ``deps`` has principal (a FastAPI dependency),
+# require(principal, *roles), body(request), applicant_view(sealed, principal), check_case_access.
+ROUTE_MODULES: list[str] = []
+
+
 class BodyTooLarge(DomainError):
     status = 413
 
@@ -249,6 +254,17 @@ def create_app(esup: Esup) -> FastAPI:
         if p.role is Role.DEPARTMENT:
             counts = {k: v for k, v in counts.items() if k in p.departments}
         return {"refusals": counts}
+
+    # Feature modules add their own routes (warnings, monitoring, metrics, ...).
+    from types import SimpleNamespace
+
+    deps = SimpleNamespace(principal=principal, require=require, body=body, applicant_view=applicant_view,
+                           check_case_access=check_case_access)
+    app.state.deps = deps
+    import importlib
+
+    for module in ROUTE_MODULES:
+        importlib.import_module(module).install(app, esup, deps)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> Any:

@@ -31,7 +31,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
     esup = _open(args)
     print(f"esup: serving on http://{args.host}:{args.port}/ (API docs at /docs), store: {esup.settings.store}"
           + (f" in {esup.settings.data_dir.resolve()}" if esup.settings.store == "sqlite" else ""), flush=True)
-    uvicorn.run(create_app(esup), host=args.host, port=args.port, log_level=args.log_level)
+    esup.start_background()
+    try:
+        uvicorn.run(create_app(esup), host=args.host, port=args.port, log_level=args.log_level)
+    finally:
+        esup.close()
+    return 0
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    """Rebuild views from the start of the log (or, with --resume, continue where they stopped)."""
+    from tqdm import tqdm
+
+    esup = _open(args)
+    runner = esup.runner
+    names = [runner.view(n).name for n in args.views] or list(runner.views)
+    head = runner.head()
+    for name in names:
+        start = runner.position(name) if args.resume else 0
+        with tqdm(total=max(0, head - start), unit="event", desc=f"{'resuming' if args.resume else 'rebuilding'} {name}",
+                  disable=args.quiet) as bar:
+            if args.resume:
+                runner.catch_up([name], progress=bar.update)
+            else:
+                runner.rebuild([name], progress=bar.update)
+    print(f"views {', '.join(names)} at position {head} of the ledger")
+    esup.close()
     return 0
 
 
@@ -190,6 +215,12 @@ def main(argv: list[str] | None = None) -> int:
     k = ks.add_parser("revoke")
     k.add_argument("id")
     p.set_defaults(func=cmd_keys)
+
+    p = sub.add_parser("rebuild", help="rebuild views (projections) from the ledger's log")
+    p.add_argument("views", nargs="*", help="view names (default: all)")
+    p.add_argument("--resume", action="store_true", help="continue from each view's committed position")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_rebuild)
 
     p = sub.add_parser("verify", help="rebuild every case and verify its hash chain")
     p.add_argument("--quiet", action="store_true")

@@ -8,6 +8,9 @@ from datetime import datetime, timezone
 from domain.case import IngestPolicy
 from domain.clock import Clock
 from infra.pii import Sealer
+from projections.registry import all_views
+from projections.runner import ProjectionRunner
+from projections.store import ViewStore, open_view_store
 from infra.settings import Settings
 from services.access import AccessService
 from services.apps import Access, Ledger, Reference
@@ -33,6 +36,8 @@ class Esup:
     access: AccessService
     sealer: Sealer
     clock: Clock
+    views: ViewStore
+    runner: ProjectionRunner
 
     @classmethod
     def open(cls, settings: Settings | None = None, clock: Clock | None = None) -> Esup:
@@ -46,11 +51,19 @@ class Esup:
         ingest = IngestService(
             ledger, reference, clock, sealer, IngestPolicy(late_entry_after=settings.late_entry_after), settings.max_batch
         )
+        views = open_view_store(settings)
+        runner = ProjectionRunner(ledger, views, all_views())
         return cls(
             settings, ledger, reference_app, access_app, reference, ingest, CaseQueries(ledger),
-            AccessService(access_app, reference, clock), sealer, clock,
+            AccessService(access_app, reference, clock), sealer, clock, views, runner,
         )
 
+    def start_background(self) -> None:
+        """What a serving process runs besides requests: projections following the log."""
+        self.runner.start()
+
     def close(self) -> None:
+        self.runner.stop()  # join followers before closing stores (SQLite must not close under a reader)
+        self.views.close()
         for app in (self.ledger, self.reference_app, self.access_app):
             app.close()

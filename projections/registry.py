@@ -1,0 +1,10 @@
+"""Every view the system runs, in processing order. Add a view here to have it run and rebuild."""
+
+from __future__ import annotations
+
+from projections.case_board import CaseBoard
+from projections.runner import View
+
+
+def all_views() -> list[View]:
+    return [CaseBoard()]
