@@ -45,6 +45,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
     esup = _open(args)
     runner = esup.runner
+    runner.batch = args.batch
     names = [runner.view(n).name for n in args.views] or list(runner.views)
     head = runner.head()
     for name in names:
@@ -219,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("rebuild", help="rebuild views (projections) from the ledger's log")
     p.add_argument("views", nargs="*", help="view names (default: all)")
     p.add_argument("--resume", action="store_true", help="continue from each view's committed position")
+    p.add_argument("--batch", type=int, default=1000, help="events per transaction")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_rebuild)
 
