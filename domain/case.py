@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any, ClassVar, Protocol
 from uuid import UUID, uuid5
@@ -101,18 +102,7 @@ class Case(Aggregate):
             case._apply(self)
 
         def hash_body(self, case_no: str) -> dict[str, Any]:
-            return {
-                "case_no": case_no,
-                "version": self.originator_version,
-                "step": self.STEP.value,
-                "recorded_at": self.timestamp,
-                "source_event_id": self.source_event_id,
-                "occurred_at": self.occurred_at,
-                "actor": self.actor,
-                "data": self.data,
-                "derived": self.derived,
-                "flags": self.flags,
-            }
+            return _hash_body(case_no, self.originator_version, self.STEP, self.timestamp, vars(self))
 
     class Submitted(Aggregate.Created, Event):
         TOPIC = "esup.case:Case.Submitted"
@@ -319,22 +309,18 @@ class Case(Aggregate):
             flags.append(_flag("item_not_in_force", f"item {terms.code} is not in force on {report.occurred_at.date()}"))
         if terms.department != report.actor.department:
             flags.append(_flag("department_mismatch", f"item {terms.code} belongs to department {terms.department}"))
-        derived = {"terms": terms.as_dict()}
-        body_event = dict(
+        fields = dict(
             source_event_id=report.event_id,
             occurred_at=report.occurred_at,
             actor=report.actor.as_dict(),
             data=data,
-            derived=derived,
+            derived={"terms": terms.as_dict()},
             flags=flags,
-            prev_hash=GENESIS_HASH,
         )
-        digest = chain_hash(
-            GENESIS_HASH,
-            {"case_no": report.case_no, "version": 1, "step": Step.SUBMITTED.value, "recorded_at": recorded_at,
-             **{k: v for k, v in body_event.items() if k != "prev_hash"}},
+        digest = chain_hash(GENESIS_HASH, _hash_body(report.case_no, 1, Step.SUBMITTED, recorded_at, fields))
+        return cls._create(
+            cls.Submitted, case_no=report.case_no, timestamp=recorded_at, prev_hash=GENESIS_HASH, hash=digest, **fields
         )
-        return cls._create(cls.Submitted, case_no=report.case_no, timestamp=recorded_at, hash=digest, **body_event)
 
     def record(
         self,
@@ -413,34 +399,18 @@ class Case(Aggregate):
         elif step is Step.FEE_CHARGED:
             terms = self.terms
             if terms is not None:
-                from decimal import Decimal
-
                 amount = Decimal(data["amount"])
                 if terms.fee == 0 and amount > 0:
                     flags.append(_flag("fee_on_free_item", f"charged {amount} yuan on a free item", standard="0.00"))
                 elif amount > terms.fee:
                     flags.append(_flag("fee_above_standard", f"charged {amount} yuan above the standard {terms.fee}", standard=str(terms.fee)))
 
-        cls = _EVENT_CLASS[step]
-        version = self.version + 1
-        body = {
-            "case_no": self.case_no, "version": version, "step": step.value, "recorded_at": recorded_at,
-            "source_event_id": report.event_id, "occurred_at": at, "actor": report.actor.as_dict(),
-            "data": data, "derived": derived, "flags": flags,
-        }
-        digest = chain_hash(self.last_hash, body)
-        self.trigger_event(
-            cls,
-            timestamp=recorded_at,
-            source_event_id=report.event_id,
-            occurred_at=at,
-            actor=report.actor.as_dict(),
-            data=data,
-            derived=derived,
-            flags=flags,
-            prev_hash=self.last_hash,
-            hash=digest,
+        fields = dict(
+            source_event_id=report.event_id, occurred_at=at, actor=report.actor.as_dict(),
+            data=data, derived=derived, flags=flags,
         )
+        digest = chain_hash(self.last_hash, _hash_body(self.case_no, self.version + 1, step, recorded_at, fields))
+        self.trigger_event(_EVENT_CLASS[step], timestamp=recorded_at, prev_hash=self.last_hash, hash=digest, **fields)
         return self.pending_events[-1]  # type: ignore[return-value]
 
     # -- rules -------------------------------------------------------------------------------
@@ -525,6 +495,16 @@ _EVENT_CLASS: dict[Step, type[Case.Event]] = {
     for cls in vars(Case).values()
     if isinstance(cls, type) and issubclass(cls, Case.Event) and hasattr(cls, "STEP")
 }
+
+
+# What each event's hash covers besides the chain position (case, version, step, recording time).
+HASHED_FIELDS = ("source_event_id", "occurred_at", "actor", "data", "derived", "flags")
+
+
+def _hash_body(case_no: str, version: int, step: Step, recorded_at: datetime, fields: dict[str, Any]) -> dict[str, Any]:
+    """The one definition of what is hashed: used when an event is made and when it is verified."""
+    return {"case_no": case_no, "version": version, "step": step.value, "recorded_at": recorded_at,
+            **{k: fields[k] for k in HASHED_FIELDS}}
 
 
 def _flag(code: str, detail: str, **evidence: Any) -> dict[str, Any]:

@@ -78,17 +78,10 @@ class ReferenceService:
         terms = ItemVersion.parse(code, body)
         if self.unit(UnitKind.DEPARTMENT, terms.department) is None:
             raise InvalidInput(f"unknown department {terms.department}: PUT /api/v1/departments/{{code}} first", code="unknown_department")
-        now = self.clock.now()
-        try:
-            item: Item = self.app.repository.get(item_id(code))
-        except AggregateNotFoundError:
-            item = Item.register(terms, now)
-            self.app.save(item)
-            return item.current, True, True
-        changed = item.revise(terms, now)
-        if changed:
-            self.app.save(item)
-        return item.current, False, changed
+        item, created, changed = self._upsert(
+            item_id(code), lambda now: Item.register(terms, now), lambda agg, now: agg.revise(terms, now)
+        )
+        return item.current, created, changed
 
     # -- organisation --------------------------------------------------------------------
 
@@ -106,17 +99,10 @@ class ReferenceService:
         for key, parent_kind in (("center", UnitKind.CENTER), ("hall", UnitKind.HALL), ("department", UnitKind.DEPARTMENT), ("window", UnitKind.WINDOW), ("parent", UnitKind.CENTER)):
             if attrs.get(key) and self.unit(parent_kind, attrs[key]) is None:
                 raise InvalidInput(f"unknown {parent_kind.value} {attrs[key]}", code=f"unknown_{parent_kind.value}")
-        now = self.clock.now()
-        try:
-            unit: OrgUnit = self.app.repository.get(unit_id(kind, code))
-        except AggregateNotFoundError:
-            unit = OrgUnit.define(kind, attrs, now)
-            self.app.save(unit)
-            return unit.attrs, True, True
-        changed = unit.change(attrs, now)
-        if changed:
-            self.app.save(unit)
-        return unit.attrs, False, changed
+        unit, created, changed = self._upsert(
+            unit_id(kind, code), lambda now: OrgUnit.define(kind, attrs, now), lambda agg, now: agg.change(attrs, now)
+        )
+        return unit.attrs, created, changed
 
     # -- calendar ------------------------------------------------------------------------
 
@@ -152,14 +138,24 @@ class ReferenceService:
         if not isinstance(body, dict):
             raise InvalidInput('a schedule is {"holidays": [...], "workdays": [...]}', code="invalid_body")
         schedule = YearSchedule.from_dict({"year": year, **body})
+        _, created, changed = self._upsert(
+            schedule_id(year),
+            lambda now: PublishedYear.publish(year, schedule.as_dict(), now),
+            lambda agg, now: agg.republish(schedule.as_dict(), now),
+        )
+        return schedule, created, changed
+
+    def _upsert(self, agg_id: UUID, create: Any, change: Any) -> tuple[Any, bool, bool]:
+        """Create the aggregate, or apply ``change`` to it (which says whether anything changed);
+        saves only when something did. Returns (aggregate, created, changed)."""
         now = self.clock.now()
         try:
-            agg: PublishedYear = self.app.repository.get(schedule_id(year))
+            agg = self.app.repository.get(agg_id)
         except AggregateNotFoundError:
-            agg = PublishedYear.publish(year, schedule.as_dict(), now)
+            agg = create(now)
             self.app.save(agg)
-            return schedule, True, True
-        changed = agg.republish(schedule.as_dict(), now)
+            return agg, True, True
+        changed = change(agg, now)
         if changed:
             self.app.save(agg)
-        return schedule, False, changed
+        return agg, False, changed
