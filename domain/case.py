@@ -410,7 +410,7 @@ class Case(Aggregate):
             data=data, derived=derived, flags=flags,
         )
         digest = chain_hash(self.last_hash, _hash_body(self.case_no, self.version + 1, step, recorded_at, fields))
-        self.trigger_event(_EVENT_CLASS[step], timestamp=recorded_at, prev_hash=self.last_hash, hash=digest, **fields)
+        self.trigger_event(EVENT_CLASSES[step], timestamp=recorded_at, prev_hash=self.last_hash, hash=digest, **fields)
         return self.pending_events[-1]  # type: ignore[return-value]
 
     # -- rules -------------------------------------------------------------------------------
@@ -490,7 +490,7 @@ class Case(Aggregate):
         }
 
 
-_EVENT_CLASS: dict[Step, type[Case.Event]] = {
+EVENT_CLASSES: dict[Step, type[Case.Event]] = {
     cls.STEP: cls  # type: ignore[misc]
     for cls in vars(Case).values()
     if isinstance(cls, type) and issubclass(cls, Case.Event) and hasattr(cls, "STEP")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from domain.case import EVENT_CLASSES
 from projections.runner import View
 from projections.store import Cursor
 
@@ -20,6 +21,7 @@ def epoch(value: datetime | None) -> float | None:
 class CaseBoard(View):
     name = "case_board"
     tables = ("case_board",)
+    topics = tuple(cls.TOPIC for cls in EVENT_CLASSES.values())  # case steps only
 
     def create(self, cur: Cursor) -> None:
         cur.execute(
@@ -49,8 +51,6 @@ class CaseBoard(View):
         cur.execute("CREATE INDEX IF NOT EXISTS case_board_due ON case_board (promised_due_at)")
 
     def process(self, cur: Cursor, event: Any, notification_id: int) -> None:
-        if not type(event).__module__.startswith("domain.case") or not hasattr(event, "STEP"):
-            return
         step = event.STEP.value
         flags = len(event.flags)
         if step == "submitted":

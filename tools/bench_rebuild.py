@@ -1,0 +1,85 @@
+"""Rebuild throughput of the views as a ratio to a raw read of the same log, in the same run.
+
+For each store: the demo district's cases are ingested into a fresh store; then
+* **raw**: the whole ledger log read with ``select_notifications`` in pages of 1,000, rows only,
+  no decoding (best of three): the floor for "reading these events";
+* **rebuild**: ``esup rebuild`` of every registered view (decode each event, update the view's
+  tables, commit rows and tracking position per batch).
+``ratio`` = rebuild events/s ÷ raw events/s. Run: ``python -m tools.bench_rebuild [--cases N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+
+def raw_read(ledger) -> tuple[int, float]:
+    start, n = 0, 0
+    t = time.perf_counter()
+    while True:
+        page = ledger.recorder.select_notifications(start=start, limit=1000, inclusive_of_start=False)
+        if not page:
+            break
+        n += len(page)
+        start = page[-1].id
+    return n, time.perf_counter() - t
+
+
+def measure(store: str, cases: int, base: Path, pg=None) -> dict:
+    from domain.clock import ManualClock
+    from infra.settings import Settings
+    from services.demo import ingest_demo
+    from services.system import Esup
+
+    settings = Settings(data_dir=base / store, postgres=pg.env(pg.create_database()) if pg else None)
+    clock = ManualClock(datetime(2008, 1, 1, tzinfo=timezone.utc))
+    esup = Esup.open(settings, clock)
+    try:
+        ingest_demo(esup, clock, cases)
+        runs = [raw_read(esup.ledger) for _ in range(3)]
+        events = runs[0][0]
+        raw_s = min(s for _, s in runs)
+        t = time.perf_counter()
+        esup.runner.rebuild()
+        rebuild_s = time.perf_counter() - t
+    finally:
+        esup.close()
+    return {"store": store, "events": events, "raw_eps": events / raw_s, "rebuild_eps": events / rebuild_s,
+            "ratio": raw_s / rebuild_s}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.bench_rebuild", description=__doc__.split("\n")[0])
+    parser.add_argument("--cases", type=int, default=3000)
+    parser.add_argument("--stores", default="sqlite,postgres")
+    args = parser.parse_args(argv)
+    base = Path(tempfile.mkdtemp(prefix="esup-bench-rebuild-"))
+    pg = None
+    try:
+        results = []
+        for store in args.stores.split(","):
+            if store == "postgres" and pg is None:
+                from infra import pgserver
+
+                pg = pgserver.start_embedded(base / "pg")
+            results.append(measure(store, args.cases, base, pg if store == "postgres" else None))
+        from projections.registry import all_views
+
+        print(f"rebuild of views [{', '.join(v.name for v in all_views())}] vs a raw read of the same log")
+        for r in results:
+            print(f"  {r['store']:<9} {r['events']:>8,} events   raw read {r['raw_eps']:>10,.0f} ev/s   "
+                  f"rebuild {r['rebuild_eps']:>9,.0f} ev/s   ratio {r['ratio']:.3f}")
+    finally:
+        if pg is not None:
+            pg.stop()
+        shutil.rmtree(base, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
