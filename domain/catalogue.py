@@ -6,6 +6,7 @@ was accepted (``Item.version_at``), so revising a limit never rewrites history.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -19,6 +20,7 @@ from domain.errors import InvalidInput
 from domain.limits import Limit, Unit
 
 NAMESPACE = uuid5(NAMESPACE_URL, "urn:esup")
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
 
 
 class ItemKind(str, Enum):
@@ -30,7 +32,7 @@ class ItemKind(str, Enum):
 def _code(raw: object, what: str) -> str:
     if not isinstance(raw, str) or not raw.strip() or len(raw) > 64:
         raise InvalidInput(f"{what} must be a non-empty string of at most 64 characters", code="invalid_code")
-    if any(ch.isspace() or ord(ch) < 32 for ch in raw):
+    if _SPACE_OR_CONTROL.search(raw):
         raise InvalidInput(f"{what} must not contain spaces or control characters", code="invalid_code")
     return raw
 

@@ -157,7 +157,7 @@ def case_steps(esup: Any, cases: int, rng: random.Random, year: int = 2008) -> I
                 used = rng.randrange(0, max(1, limit.value))  # finish within the promise: 100% on time
                 day_done = cal.working_days_after(t.date(), used) if used else t.date()
                 done = datetime.combine(day_done, time(15, 0), CHINA_TZ) + timedelta(minutes=rng.randrange(0, 90))
-                if done <= t:
+                if done < t + timedelta(minutes=30):  # leave room for the handling steps before it
                     done = t + timedelta(minutes=30)
             mid = t + (done - t) / 3
             step("undertaken", mid, {"opinion": "拟同意"})

@@ -187,6 +187,7 @@ class IngestService:
     def _apply(self, reports: list[StepReport], principal: Principal) -> _Work:
         work = _Work()
         recorded_at = self.clock.now()
+        self.reference.refresh()  # once per batch: reference data is read as of the batch's start
         for i, report in enumerate(reports):
             key = idempotency_key(report.actor.department, report.event_id)
             if key in work.seen:
@@ -209,12 +210,13 @@ class IngestService:
             return Outcome("duplicate", self._stored_event(case, case.source_event_ids[key]), case.case_no)
         if case is not None and not principal.may_read(case.department):
             raise Forbidden(f"case {case.case_no} belongs to another department", code="foreign_case")
-        if self.reference.unit(UnitKind.DEPARTMENT, report.actor.department) is None:
+        ref = self.reference
+        if ref.unit(UnitKind.DEPARTMENT, report.actor.department, refresh=False) is None:
             raise InvalidInput(f"unknown department {report.actor.department}", code="unknown_department")
         if case is None:
             if report.step is not Step.SUBMITTED:
                 raise CaseRefused(f"case {report.case_no} is unknown: its first step must be submitted", code="unknown_case")
-            item = self.reference.item(report.item_code or "")
+            item = ref.item(report.item_code or "", refresh=False)
             if item is None:
                 raise InvalidInput(f"unknown item {report.item_code}", code="unknown_item")
             sealed = self.sealer.seal(report.applicant) if report.applicant else None
@@ -227,9 +229,9 @@ class IngestService:
         else:
             terms = None
             if report.step is Step.ACCEPTED:
-                item = self.reference.item(case.item_code)
+                item = ref.item(case.item_code, refresh=False)
                 terms = item.version_at(report.occurred_at) if item else None
-            calendar = self.reference.calendar(self.reference.center_of(case.department, case.window))
+            calendar = ref.calendar(ref.center_of(case.department, case.window, refresh=False), refresh=False)
             event = case.record(report, recorded_at=recorded_at, calendar=calendar, terms=terms, policy=self.policy)
         work.keys.append(SourceEvent.admit(report.actor.department, report.event_id, case.case_no, event.originator_version, recorded_at))
         return Outcome("created", event, case.case_no)  # type: ignore[arg-type]

@@ -65,8 +65,9 @@ class ReferenceService:
 
     # -- catalogue -----------------------------------------------------------------------
 
-    def item(self, code: str) -> Item | None:
-        self.refresh()
+    def item(self, code: str, *, refresh: bool = True) -> Item | None:
+        if refresh:
+            self.refresh()
         return self._items.get(code)
 
     def items(self) -> list[Item]:
@@ -85,8 +86,9 @@ class ReferenceService:
 
     # -- organisation --------------------------------------------------------------------
 
-    def unit(self, kind: UnitKind, code: str) -> OrgUnit | None:
-        self.refresh()
+    def unit(self, kind: UnitKind, code: str, *, refresh: bool = True) -> OrgUnit | None:
+        if refresh:
+            self.refresh()
         return self._units.get((kind, code))
 
     def units(self, kind: UnitKind) -> list[OrgUnit]:
@@ -106,9 +108,10 @@ class ReferenceService:
 
     # -- calendar ------------------------------------------------------------------------
 
-    def calendar(self, center: str | None = None) -> WorkingCalendar:
+    def calendar(self, center: str | None = None, *, refresh: bool = True) -> WorkingCalendar:
         """The working calendar, with ``center``'s own office hours if it has them."""
-        self.refresh()
+        if refresh:
+            self.refresh()
         with self._lock:
             cal = self._calendars.get(center)
             if cal is None:
@@ -119,9 +122,10 @@ class ReferenceService:
                 self._calendars[center] = cal
             return cal
 
-    def center_of(self, department: str, window: str | None) -> str | None:
+    def center_of(self, department: str, window: str | None, *, refresh: bool = True) -> str | None:
         """The center whose office hours apply: the window's hall's center, else the department's."""
-        self.refresh()
+        if refresh:
+            self.refresh()
         if window:
             w = self._units.get((UnitKind.WINDOW, window))
             hall = self._units.get((UnitKind.HALL, w.attrs.get("hall"))) if w and w.attrs.get("hall") else None
