@@ -19,15 +19,21 @@ GENESIS_HASH = "0" * 64
 
 
 def _normalise(value: Any) -> Any:
+    # Exact-type checks first: this runs for every field of every event (a hot path).
+    t = type(value)
+    if t is str or t is int or t is bool or t is float or value is None:
+        return value
+    if t is dict:
+        return {k if type(k) is str else str(k): _normalise(v) for k, v in value.items()}
+    if t is list or t is tuple:
+        return [_normalise(v) for v in value]
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("naive datetime cannot be canonicalised")
         return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, UUID):
+    if isinstance(value, (Decimal, UUID)):
         return str(value)
     if isinstance(value, Enum):
         return _normalise(value.value)
@@ -35,7 +41,9 @@ def _normalise(value: Any) -> Any:
         return {str(k): _normalise(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_normalise(v) for v in value]
-    return value
+    if isinstance(value, (str, int, float)):  # subclasses (e.g. str enums were handled above)
+        return value
+    raise TypeError(f"cannot canonicalise {t.__name__}")
 
 
 def canonical_bytes(obj: Any) -> bytes:
