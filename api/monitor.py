@@ -1,0 +1,167 @@
+"""Live monitoring routes: the event stream, the day's summary and the web dashboard at ``/``.
+
+``GET /api/v1/monitor/stream`` is server-sent events (text/event-stream): ``event: step``,
+``event: warning`` and ``event: anomaly``, each ``data:`` one JSON object, with ``id:`` the
+ledger's log position. A client that reconnects with ``Last-Event-ID`` (or ``?after=``) gets
+everything after that position; without either, the stream starts at the log's head. The ledger
+is polled (SQLite and PostgreSQL alike); blocking reads run in the thread pool.
+
+EventSource cannot send headers, so this endpoint, and only this one, also takes the key as
+``?key=``. That puts the key in URLs, where access logs, proxies and browser history may keep
+it: prefer the header (the dashboard reads the stream with fetch and sends it), and give a
+screen that must use ``?key=`` a read-only key (officer/province or a department's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time as _time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import orjson
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.responses import FileResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+from domain.access import Role
+from domain.errors import InvalidInput
+from domain.organisation import UnitKind
+from services.ingest import Principal
+from services.monitor import Item, MonitorFeed, Scope, Summary, find_anomaly_source
+
+STATIC = Path(__file__).parent / "static"
+# The dashboard loads nothing from elsewhere: its own script and stylesheet, charts drawn as SVG.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                               "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+
+@dataclass
+class StreamSettings:
+    poll_seconds: float = 0.5  # how often a quiet stream looks at the log again
+    heartbeat_seconds: float = 15.0  # comment lines keep proxies and the browser from timing out
+    retry_ms: int = 3000  # EventSource's reconnection delay
+
+
+def _frame(items: list[Item]) -> str:
+    """SSE frames; ``id`` only on the last item of each log position, so a connection lost in the
+    middle of a position's items makes the client ask for that position again, never skip it."""
+    out = []
+    for i, item in enumerate(items):
+        out.append(f"event: {item.kind}\n")
+        out.append("data: " + orjson.dumps(item.data).decode() + "\n")
+        if i + 1 == len(items) or items[i + 1].position != item.position:
+            out.append(f"id: {item.position}\n")
+        out.append("\n")
+    return "".join(out)
+
+
+def _position(raw: str | None, what: str) -> int | None:
+    if raw is None or raw.strip() == "":
+        return None
+    raw = raw.strip()
+    if not raw.isdigit() or len(raw) > 18:
+        raise InvalidInput(f"{what} must be a log position (a non-negative integer)", code="invalid_position")
+    return int(raw)
+
+
+def install(app: FastAPI, esup: Any, deps: Any) -> None:
+    settings = StreamSettings()
+    app.state.monitor_stream = settings
+    feed = MonitorFeed(esup.ledger, esup.views, find_anomaly_source(esup.runner))
+    app.state.monitor_feed = feed
+
+    def department_names() -> dict[str, str]:
+        return {u.code: u.attrs.get("name", u.code) for u in esup.reference.units(UnitKind.DEPARTMENT)}
+
+    summary = Summary(esup.views, esup.reference.calendar().tz, esup.clock, department_names)
+
+    def allowed(p: Principal) -> frozenset[str] | None:
+        return frozenset(p.departments) if p.role is Role.DEPARTMENT else None
+
+    def stream_principal(request: Request, key: str | None = None) -> Principal:
+        if key and not request.headers.get("authorization"):
+            return esup.access.authenticate(key.strip())
+        return deps.principal(request)
+
+    @app.get("/api/v1/monitor/stream", tags=["monitor"], response_class=StreamingResponse,
+             responses={200: {"content": {"text/event-stream": {}},
+                              "description": "server-sent events: step, warning, anomaly; id = log position"}})
+    async def monitor_stream(request: Request, department: str | None = None, kind: str | None = None,
+                             after: str | None = None, backlog: int = 0, key: str | None = None,
+                             p: Principal = Depends(stream_principal)) -> Response:
+        """Live steps, warnings and anomalies. `?department=GS,DS`, `?kind=step,warning,anomaly`,
+        resume with the `Last-Event-ID` header or `?after=<position>`; a new screen may ask for the last
+        `?backlog=N` steps (at most 500) first. `?key=` for EventSource
+        clients that cannot send `Authorization` (see the module notes on that trade-off)."""
+        scope = Scope.parse(kind, department, allowed(p))
+        start = _position(request.headers.get("last-event-id"), "Last-Event-ID")
+        if start is None:
+            start = _position(after, "after")
+        if not 0 <= backlog <= 500:
+            raise InvalidInput("backlog must be between 0 and 500", code="invalid_query")
+        if start is None:
+            start = await run_in_threadpool(feed.backlog_start, backlog)
+        return StreamingResponse(_events(request, feed, scope, start, settings), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @app.get("/api/v1/monitor/summary", tags=["monitor"])
+    def monitor_summary(department: str | None = None, day: str | None = Query(None, alias="date"), days: int = 30,
+                        p: Principal = Depends(deps.principal)) -> Any:
+        """A day's figures (default today, `?date=YYYY-MM-DD`, in the center's zone) from the case
+        board: received (办件量), accepted, concluded (办结) on time or late, refused, withdrawn, open
+        and overdue cases now, the hourly profile, a daily trend over `days` (1-92), and the
+        department league table (部门排名: on-time rate over the period, then fewer overdue open
+        cases, then volume). Department keys see their own departments only."""
+        try:
+            on = date.fromisoformat(day) if day else None
+        except ValueError:
+            raise InvalidInput("date must be YYYY-MM-DD", code="invalid_query") from None
+        if not 1 <= days <= 92:
+            raise InvalidInput("days must be between 1 and 92", code="invalid_query")
+        scope = Scope.parse(None, department, allowed(p))
+        out = summary.compute(on, scope.departments, days)
+        out["scope"] = {"role": p.role.value, "departments": sorted(p.departments) if p.role is Role.DEPARTMENT else None}
+        return out
+
+    # -- the dashboard ------------------------------------------------------------------------
+
+    app.mount("/dashboard", StaticFiles(directory=STATIC), name="dashboard")
+
+    @app.get("/", include_in_schema=False)
+    def dashboard() -> Response:
+        return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
+
+
+async def _events(request: Request, feed: MonitorFeed, scope: Scope, start: int,
+                  settings: StreamSettings) -> AsyncIterator[str]:
+    position = start
+    yield f"retry: {settings.retry_ms}\n: esup monitor stream after position {start}\n\n"
+    quiet_since = _time.monotonic()
+    while True:
+        items, upto = await run_in_threadpool(feed.read, position, scope)
+        if items:
+            chunk = _frame(items)
+            if items[-1].position < upto:
+                chunk += f"id: {upto}\n\n"  # moves the client's Last-Event-ID past what it may not see
+            yield chunk
+            quiet_since = _time.monotonic()
+        elif upto > position:
+            yield f"id: {upto}\n\n"
+        moved, position = upto > position, upto
+        if moved:
+            continue  # there may be more: read again at once
+        if await request.is_disconnected():
+            return
+        if _time.monotonic() - quiet_since >= settings.heartbeat_seconds:
+            yield f": heartbeat {position}\n\n"
+            quiet_since = _time.monotonic()
+        await asyncio.sleep(settings.poll_seconds)

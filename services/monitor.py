@@ -1,0 +1,478 @@
+"""Live monitoring (实时监控): the feed behind the stream and the day's figures behind the board.
+
+The feed reads the ledger's notification log after a position and turns what it finds into
+items a screen may show: case steps, warnings (events whose topic starts ``esup.warning``) and
+anomalies (rows of a view, see ``AnomalySource``). Each item carries the log position it belongs
+to, so a reconnecting screen resumes exactly where it stopped. Items are built from whitelists:
+an applicant's name, ID number or phone, free-text remarks and staff codes never leave here.
+
+The summary reads the case board view: today's volume, conclusions, open and overdue cases, the
+department league table, a daily trend and the day's hourly profile.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
+
+from domain.errors import InvalidInput
+from projections.store import Cursor
+
+STEP_PREFIX = "esup.case:"
+WARNING_PREFIX = "esup.warning"
+KINDS = ("step", "warning", "anomaly")
+
+# What a step may show of its data: codes and numbers only, never free text or the applicant.
+STEP_DATA = ("result", "granted", "procedure", "score", "amount", "value", "unit")
+WARNING_FIELDS = ("case_no", "department", "item_code", "window", "level", "status", "threshold_at", "issued_at",
+                  "promised_due_at", "legal_due_at", "due_at", "rule", "basis")
+ANOMALY_FIELDS = ("id", "anomaly_id", "case_no", "department", "item_code", "window", "code", "kind", "category",
+                  "rule", "severity", "level", "status", "detected_at", "occurred_at", "summary")
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+@contextmanager
+def reading(store: Any) -> Iterator[Cursor]:
+    """A read-only snapshot of the view store. On SQLite, ``transaction()`` takes the writer lock
+    (BEGIN IMMEDIATE and the store's process lock), which would make every screen's poll wait
+    for, and hold up, the projection runner; a deferred transaction on the thread's connection
+    reads a consistent WAL snapshot without either. PostgreSQL transactions never block writers."""
+    if getattr(store, "kind", None) != "sqlite":
+        with store.transaction() as cur:
+            yield cur
+        return
+    conn = store._conn()
+    conn.execute("BEGIN")
+    try:
+        yield Cursor(conn.cursor(), pg=False)
+    finally:
+        conn.execute("COMMIT")
+
+
+@dataclass(frozen=True)
+class Item:
+    position: int
+    kind: str  # step | warning | anomaly
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a reader sees: which kinds, and which departments (None: all)."""
+
+    kinds: frozenset[str] = frozenset(KINDS)
+    departments: frozenset[str] | None = None
+
+    def admits(self, kind: str, department: str | None) -> bool:
+        if kind not in self.kinds:
+            return False
+        return self.departments is None or (department is not None and department in self.departments)
+
+    @classmethod
+    def parse(cls, kind: str | None, department: str | None, allowed: frozenset[str] | None) -> Scope:
+        """``kind``/``department``: comma-separated query values. ``allowed``: the key's departments
+        (None for roles that read everything). Asking for a department the key may not read is an error."""
+        kinds = frozenset(KINDS)
+        if kind:
+            kinds = frozenset(k.strip() for k in kind.split(",") if k.strip())
+            unknown = kinds - set(KINDS)
+            if unknown or not kinds:
+                raise InvalidInput(f"kind must be a comma-separated subset of {', '.join(KINDS)}", code="invalid_query")
+        departments = allowed
+        if department:
+            asked = frozenset(d.strip() for d in department.split(",") if d.strip())
+            if allowed is not None and not asked <= allowed:
+                from services.ingest import Forbidden
+
+                raise Forbidden("this key may not read those departments", code="forbidden_department")
+            departments = asked
+        return cls(kinds, departments)
+
+
+class AnomalySource(Protocol):
+    """The hook for anomalies, which are rows of a view rather than log events.
+
+    ``position()``: how far the view has processed the log; ``rows(after, upto)``: the anomalies
+    the view recorded for log positions in (after, upto], each a dict with at least ``position``
+    and ``department``. The feed holds the stream back to ``position()`` while anomalies are
+    asked for, so one cursor covers steps, warnings and anomalies and resuming misses nothing.
+    """
+
+    def position(self) -> int: ...
+
+    def rows(self, after: int, upto: int) -> list[dict[str, Any]]: ...
+
+
+class ViewAnomalies:
+    """Anomalies read from a view with a table ``anomalies`` that has a ``position`` column (the log
+    position of the event that revealed the anomaly). A view may instead define
+    ``stream_rows(cur, after, upto) -> list[dict]`` to shape them itself."""
+
+    def __init__(self, runner: Any, view: Any, table: str = "anomalies") -> None:
+        self.runner = runner
+        self.view = view
+        self.table = table
+
+    def position(self) -> int:
+        return self.runner.position(self.view.name)
+
+    def rows(self, after: int, upto: int) -> list[dict[str, Any]]:
+        with reading(self.runner.store) as cur:
+            custom = getattr(self.view, "stream_rows", None)
+            if custom is not None:
+                raw = custom(cur, after, upto)
+            else:
+                cur.execute(f"SELECT * FROM {self.table} WHERE position > ? AND position <= ? ORDER BY position",
+                            (after, upto))
+                names = [d[0] for d in cur._raw.description]
+                raw = [dict(zip(names, r)) for r in cur.fetchall()]
+        out = []
+        for r in raw:
+            row = {k: _json_value(r[k]) for k in ANOMALY_FIELDS if k in r}
+            row["position"] = int(r["position"])
+            out.append(row)
+        return out
+
+
+def find_anomaly_source(runner: Any) -> AnomalySource | None:
+    """The anomalies view as a stream source, if the system runs one (a view named ``anomalies``)
+    that either defines ``stream_rows(cur, after, upto)`` or keeps the log position of each row in
+    a ``position`` column of its ``anomalies`` table. Otherwise None: the stream then carries
+    steps (with their flags) and warnings only."""
+    view = getattr(runner, "views", {}).get("anomalies")
+    if view is None:
+        return None
+    if hasattr(view, "stream_rows"):
+        return ViewAnomalies(runner, view)
+    if "anomalies" not in getattr(view, "tables", ()):
+        return None
+    try:
+        with runner.store.transaction() as cur:
+            cur.execute("SELECT position FROM anomalies WHERE 1 = 0").fetchall()
+    except Exception:  # no position column: rows cannot be placed in the log
+        return None
+    return ViewAnomalies(runner, view)
+
+
+class MonitorFeed:
+    """Reads the ledger after a position and returns what a screen may see, in log order."""
+
+    def __init__(self, ledger: Any, views: Any, anomalies: AnomalySource | None = None, batch: int = 500) -> None:
+        self.ledger = ledger
+        self.views = views
+        self.anomalies = anomalies
+        self.batch = batch
+
+    def head(self) -> int:
+        return self.ledger.recorder.max_notification_id() or 0
+
+    def backlog_start(self, steps: int, max_scan: int = 200_000) -> int:
+        """The position to read after so the last ``steps`` case steps come first (a screen that
+        opens fills its feed with recent steps). Scans back from the head at most ``max_scan``."""
+        head = self.head()
+        if steps <= 0:
+            return head
+        from domain.case import EVENT_CLASSES
+
+        topics = [cls.TOPIC for cls in EVENT_CLASSES.values()]
+        found: list[int] = []
+        stop, window = head, max(4 * steps, 1000)
+        while stop > 0 and len(found) < steps and head - stop < max_scan:
+            start = max(0, stop - window)
+            notes = self.ledger.recorder.select_notifications(start=start, limit=window, stop=stop, topics=topics,
+                                                              inclusive_of_start=False)
+            found = [n.id for n in notes] + found
+            stop = start
+        if len(found) < steps:
+            return stop
+        return found[-steps] - 1
+
+    def read(self, after: int, scope: Scope) -> tuple[list[Item], int]:
+        """Items after ``after`` (at most one batch of log records) and the position read up to."""
+        upto: int | None = None
+        anomalies = self.anomalies if "anomaly" in scope.kinds else None
+        if anomalies is not None:
+            upto = anomalies.position()
+            if upto <= after:
+                return [], after
+        notes = self.ledger.recorder.select_notifications(start=after, limit=self.batch, stop=upto,
+                                                          inclusive_of_start=False)
+        if notes:
+            reached = notes[-1].id
+            if len(notes) == self.batch or upto is None:
+                upto = reached  # more may follow: stop this read at the last record seen
+        elif upto is None:
+            return [], after
+        assert upto is not None
+        items: list[Item] = []
+        wanted = [n for n in notes if (n.topic.startswith(STEP_PREFIX) and "step" in scope.kinds)
+                  or (n.topic.startswith(WARNING_PREFIX) and "warning" in scope.kinds)]
+        events = [(n.id, n.topic, self.ledger.mapper.to_domain_event(n)) for n in wanted]
+        known = self._case_facts(events)
+        for position, topic, event in events:
+            if topic.startswith(STEP_PREFIX):
+                if not hasattr(event, "STEP"):
+                    continue
+                item = Item(position, "step", step_item(event, position, known))
+            else:
+                data = warning_item(event, topic, position, self._warning_facts(event, known))
+                if not data.get("case_no"):
+                    continue  # not a case's warning (e.g. a warning policy)
+                item = Item(position, "warning", data)
+            if scope.admits(item.kind, item.data.get("department")):
+                items.append(item)
+        if anomalies is not None:
+            for row in anomalies.rows(after, upto):
+                if scope.admits("anomaly", row.get("department")):
+                    items.append(Item(row["position"], "anomaly", row))
+            items.sort(key=lambda i: (i.position, KINDS.index(i.kind)))
+        return items, upto
+
+    def _warning_facts(self, event: Any, known: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """What a warning's later acts (answered, escalated, closed) do not repeat: its case,
+        department and level, from the warning's first event."""
+        if getattr(event, "case_no", None) or event.originator_version == 1:
+            return vars(event)
+        key = "warning:" + str(event.originator_id)
+        if key not in known:
+            first = next(iter(self.ledger.events.get(event.originator_id, lte=1)), None)
+            known[key] = {k: v for k, v in vars(first).items() if k in WARNING_FIELDS} if first is not None else {}
+        return known[key]
+
+    def _case_facts(self, events: Sequence[tuple[int, str, Any]]) -> dict[str, dict[str, Any]]:
+        """case id -> case number and item code for the batch's steps (only ``submitted`` names the
+        item): from the batch itself, else from the case board."""
+        known: dict[str, dict[str, Any]] = {}
+        steps = [e for _, topic, e in events if topic.startswith(STEP_PREFIX)]
+        for e in steps:
+            if getattr(e, "case_no", None) and "item_code" in e.data:
+                known[str(e.originator_id)] = {"item_code": e.data["item_code"], "case_no": e.case_no}
+        missing = sorted({str(e.originator_id) for e in steps} - set(known))
+        if missing:
+            with reading(self.views) as cur:
+                for chunk in _chunks(missing, 200):
+                    marks = ", ".join("?" * len(chunk))
+                    for cid, no, item in cur.execute(
+                        f"SELECT case_id, case_no, item_code FROM case_board WHERE case_id IN ({marks})", chunk
+                    ).fetchall():
+                        known[cid] = {"item_code": item, "case_no": no}
+        for e in steps:  # the board has not seen the case yet: ask the case's first event
+            cid = str(e.originator_id)
+            if cid not in known:
+                first = next(iter(self.ledger.events.get(e.originator_id, lte=1)), None)
+                known[cid] = {"item_code": first.data.get("item_code"), "case_no": first.case_no} if first else {}
+        return known
+
+
+def _chunks(values: list[str], n: int) -> Iterable[list[str]]:
+    for i in range(0, len(values), n):
+        yield values[i:i + n]
+
+
+def step_item(event: Any, position: int, known: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    facts = known.get(str(event.originator_id), {})
+    d = event.derived
+    out: dict[str, Any] = {
+        "position": position,
+        "case_no": facts.get("case_no") or getattr(event, "case_no", None),
+        "step": event.STEP.value,
+        "version": event.originator_version,
+        "department": event.actor.get("department"),
+        "window": event.actor.get("window"),
+        "item_code": facts.get("item_code"),
+        "occurred_at": _json_value(event.occurred_at),
+        "recorded_at": _json_value(event.timestamp),
+        "flags": [f.get("code") for f in event.flags],
+    }
+    for key in STEP_DATA:
+        if key in event.data:
+            out[key] = _json_value(event.data[key])
+    for key in ("promised_due_at", "legal_due_at", "on_time"):
+        if key in d:
+            out[key] = _json_value(d[key])
+    return out
+
+
+def warning_item(event: Any, topic: str, position: int, facts: dict[str, Any]) -> dict[str, Any]:
+    """A warning act. ``facts``: the warning's own fields (from its first event if this one is a
+    later act); the status follows the act (Issued -> issued, Closed -> closed, ...)."""
+    attrs = {**facts, **vars(event)}
+    act = topic.rsplit(".", 1)[-1].rsplit(":", 1)[-1]
+    out: dict[str, Any] = {"position": position, "type": act, "id": _json_value(event.originator_id),
+                           "version": event.originator_version, "recorded_at": _json_value(event.timestamp)}
+    for key in WARNING_FIELDS:
+        if key in attrs:
+            out[key] = _json_value(attrs[key])
+    out.setdefault("status", act.lower())
+    if event.originator_version == 1:
+        out.setdefault("issued_at", _json_value(event.timestamp))
+    return out
+
+
+# -- the day's figures --------------------------------------------------------------------------
+
+
+@dataclass
+class Summary:
+    """A day's figures from the case board, in the center's zone (China Standard Time).
+
+    Everything is counted in SQL, grouped by department and by day (or hour) relative to a local
+    midnight, so the work stays proportional to departments x days, not to cases.
+    """
+
+    views: Any
+    tz: Any
+    clock: Any
+    names: Callable[[], dict[str, str]] = field(default=lambda: {})
+
+    def _midnight(self, day: date) -> float:
+        return datetime.combine(day, time(0), tzinfo=self.tz).timestamp()
+
+    def _bucket(self, column: str, width: int) -> str:
+        """Whole ``width``-second periods from a start bound (a ``?`` parameter) to ``column``."""
+        if getattr(self.views, "kind", "sqlite") == "postgres":
+            return f"CAST(FLOOR(({column} - ?) / {width}) AS BIGINT)"
+        return f"CAST(({column} - ?) / {width} AS INTEGER)"  # non-negative here: truncation is floor
+
+    def compute(self, day: date | None, departments: frozenset[str] | None, days: int = 30) -> dict[str, Any]:
+        now = self.clock.now()
+        today = now.astimezone(self.tz).date()
+        day = day or today
+        lo, hi = self._midnight(day), self._midnight(day + timedelta(days=1))
+        first_day = day - timedelta(days=days - 1)
+        first = self._midnight(first_day)
+        where, params = "", ()
+        if departments is not None:
+            departments = departments or frozenset({"\x00"})  # no departments: match nothing
+            where = f" AND department IN ({', '.join('?' * len(departments))})"
+            params = tuple(sorted(departments))
+        ts = now.timestamp()
+        day_of, hour_of = self._bucket("submitted_at", 86400), self._bucket("submitted_at", 3600)
+        closed_day, closed_hour = self._bucket("closed_at", 86400), self._bucket("closed_at", 3600)
+        with reading(self.views) as cur:
+            received = cur.execute(
+                f"SELECT department, {day_of} AS d, COUNT(*) FROM case_board"
+                f" WHERE submitted_at >= ? AND submitted_at < ?{where} GROUP BY department, d",
+                (first, first, hi, *params)).fetchall()
+            closed = cur.execute(
+                f"SELECT department, {closed_day} AS d, status, on_time, COUNT(*) FROM case_board"
+                f" WHERE closed_at >= ? AND closed_at < ?{where} GROUP BY department, d, status, on_time",
+                (first, first, hi, *params)).fetchall()
+            accepted = cur.execute(
+                f"SELECT department, COUNT(*) FROM case_board WHERE accepted_at >= ? AND accepted_at < ?{where}"
+                " GROUP BY department", (lo, hi, *params)).fetchall()
+            hourly_in = cur.execute(
+                f"SELECT {hour_of} AS h, COUNT(*) FROM case_board WHERE submitted_at >= ? AND submitted_at < ?{where}"
+                " GROUP BY h", (lo, lo, hi, *params)).fetchall()
+            hourly_out = cur.execute(
+                f"SELECT {closed_hour} AS h, COUNT(*) FROM case_board WHERE closed_at >= ? AND closed_at < ?"
+                f" AND status = 'concluded'{where} GROUP BY h", (lo, lo, hi, *params)).fetchall()
+            open_rows = cur.execute(
+                "SELECT department, COUNT(*), SUM(CASE WHEN suspended = 0 AND promised_due_at < ? THEN 1 ELSE 0 END),"
+                " SUM(CASE WHEN suspended = 0 AND legal_due_at < ? THEN 1 ELSE 0 END), SUM(suspended)"
+                f" FROM case_board WHERE closed_at IS NULL{where} GROUP BY department", (ts, ts, *params)).fetchall()
+            position = cur.execute("SELECT position FROM view_tracking WHERE view = 'case_board'").fetchone()
+            latest = None
+            if not any(int(d) == days - 1 for _, d, _ in received):
+                # Nothing received that day (e.g. the 2008 demo seen in 2026): say where the data ends.
+                row = cur.execute(f"SELECT MAX(submitted_at) FROM case_board WHERE 1=1{where}", params).fetchone()
+                if row and row[0] is not None:
+                    latest = datetime.fromtimestamp(row[0], self.tz).date().isoformat()
+
+        last = days - 1
+        totals = _blank()
+        per_dept: dict[str, dict[str, Any]] = {}
+
+        def dept(code: str) -> dict[str, Any]:
+            if code not in per_dept:
+                per_dept[code] = {"department": code, "today": _blank(), "period": _blank(), "open": 0, "overdue": 0,
+                                  "past_legal": 0, "suspended": 0}
+            return per_dept[code]
+
+        trend = [{"date": (first_day + timedelta(days=i)).isoformat(), "received": 0, "concluded": 0, "on_time": 0,
+                  "late": 0} for i in range(days)]
+        for department, d, n in received:
+            d, n = min(int(d), last), int(n)
+            dept(department)["period"]["received"] += n
+            trend[d]["received"] += n
+            if d == last:
+                dept(department)["today"]["received"] += n
+                totals["received"] += n
+        for department, d, status, on_time, n in closed:
+            d, n = min(int(d), last), int(n)
+            _count_closed(dept(department)["period"], status, on_time, n)
+            _count_closed(trend[d], status, on_time, n)
+            if d == last:
+                _count_closed(dept(department)["today"], status, on_time, n)
+                _count_closed(totals, status, on_time, n)
+        for department, n in accepted:
+            dept(department)["today"]["accepted"] += int(n)
+            totals["accepted"] += int(n)
+        hourly = [{"hour": h, "received": 0, "concluded": 0} for h in range(24)]
+        for h, n in hourly_in:
+            hourly[min(int(h), 23)]["received"] += int(n)
+        for h, n in hourly_out:
+            hourly[min(int(h), 23)]["concluded"] += int(n)
+
+        open_total = {"open": 0, "overdue": 0, "past_legal": 0, "suspended": 0}
+        for department, n, overdue, past_legal, suspended in open_rows:
+            d = dept(department)
+            d.update(open=int(n), overdue=int(overdue or 0), past_legal=int(past_legal or 0),
+                     suspended=int(suspended or 0))
+            for key in open_total:
+                open_total[key] += d[key]
+
+        names = self.names()
+        league = list(per_dept.values())
+        for d in league:
+            d["name"] = names.get(d["department"], d["department"])
+            d["on_time_rate"] = _rate(d["period"])
+        # Best first: on-time rate over the period, then fewer overdue open cases, then volume.
+        league.sort(key=lambda d: (-(d["on_time_rate"] if d["on_time_rate"] is not None else -1), d["overdue"],
+                                   -d["period"]["received"], d["department"]))
+        for rank, d in enumerate(league, 1):
+            d["rank"] = rank
+        return {
+            "date": day.isoformat(),
+            "today": today.isoformat(),
+            "as_of": now.isoformat(),
+            "position": int(position[0]) if position else 0,
+            "counters": {**totals, **open_total, "on_time_rate": _rate(totals)},
+            "hourly": hourly,
+            "trend": trend,
+            "period_days": days,
+            "departments": league,
+            "latest_date": latest,
+        }
+
+
+def _blank() -> dict[str, int]:
+    return {"received": 0, "accepted": 0, "concluded": 0, "on_time": 0, "late": 0, "refused": 0, "withdrawn": 0}
+
+
+def _rate(counts: dict[str, Any]) -> float | None:
+    judged = counts["on_time"] + counts["late"]
+    return round(counts["on_time"] / judged, 4) if judged else None
+
+
+def _count_closed(counts: dict[str, Any], status: str, on_time: int | None, n: int = 1) -> None:
+    if status == "concluded":
+        counts["concluded"] += n
+        if on_time is not None:
+            counts["on_time" if on_time else "late"] += n
+    elif status in counts:
+        counts[status] += n
+
+
+
