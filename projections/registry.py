@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from projections.case_board import CaseBoard
 from projections.runner import View
+from projections.warnings import WarningBoard, WarningThresholds
 
 
 def all_views() -> list[View]:
-    return [CaseBoard()]
+    return [CaseBoard(), WarningThresholds(), WarningBoard()]

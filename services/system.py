@@ -17,6 +17,7 @@ from services.apps import Access, Ledger, Reference
 from services.cases import CaseQueries
 from services.ingest import IngestService
 from services.reference import ReferenceService
+from services.warnings import WarningPlanner, WarningService, policy_book_from_env
 
 
 class SystemClock:
@@ -38,6 +39,7 @@ class Esup:
     clock: Clock
     views: ViewStore
     runner: ProjectionRunner
+    warnings: WarningService | None = None  # 预警纠错: policy, scheduler, acts, board
 
     @classmethod
     def open(cls, settings: Settings | None = None, clock: Clock | None = None) -> Esup:
@@ -53,16 +55,24 @@ class Esup:
         )
         views = open_view_store(settings)
         runner = ProjectionRunner(ledger, views, all_views())
-        return cls(
+        system = cls(
             settings, ledger, reference_app, access_app, reference, ingest, CaseQueries(ledger),
             AccessService(access_app, reference, clock), sealer, clock, views, runner,
         )
+        planner = WarningPlanner(reference, reference_app, policy_book_from_env())
+        runner.view("warning_thresholds").bind(planner)  # type: ignore[attr-defined]
+        system.warnings = WarningService(ledger, reference, planner, views, runner, clock)
+        return system
 
     def start_background(self) -> None:
         """What a serving process runs besides requests: projections following the log."""
         self.runner.start()
+        if self.warnings is not None:
+            self.warnings.scheduler.start()  # wakes at the next warning threshold
 
     def close(self) -> None:
+        if self.warnings is not None:
+            self.warnings.scheduler.stop()
         self.runner.stop()  # join followers before closing stores (SQLite must not close under a reader)
         self.views.close()
         for app in (self.ledger, self.reference_app, self.access_app):

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 
 import pytest
 
@@ -60,3 +61,40 @@ def test_killed_rebuild_resumes_to_identical_views(esup, clock, store_settings):
                           env=env_for(store_settings), capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert dump(esup) == uninterrupted
+
+
+def test_a_rebuild_while_ingest_goes_on_ends_consistent(esup, clock):
+    """Rebuilding does not stop ingest; once both are done and the views caught up, they equal
+    a rebuild from scratch."""
+    import random
+    import threading
+
+    from services.demo import build_district, case_steps
+
+    rng = random.Random(3)
+    clock.set(datetime(2008, 1, 1, tzinfo=timezone.utc))
+    build_district(esup, rng)
+    steps = list(case_steps(esup, 400, rng))
+    half = len(steps) // 2
+    for i in range(0, half, 500):
+        chunk = steps[i:min(i + 500, half)]
+        clock.set(chunk[-1][0])
+        esup.ingest.report([b for _, b in chunk])
+    esup.runner.batch = 50
+
+    def ingest_rest() -> None:
+        for i in range(half, len(steps), 200):
+            chunk = steps[i:i + 200]
+            clock.set(chunk[-1][0])
+            esup.ingest.report([b for _, b in chunk])
+
+    writer = threading.Thread(target=ingest_rest)
+    writer.start()
+    esup.runner.rebuild()
+    writer.join()
+    esup.runner.catch_up()
+    during = dump(esup)
+    esup.runner.rebuild()
+    assert dump(esup) == during
+    with esup.views.transaction() as cur:
+        assert cur.execute("SELECT COUNT(*) FROM case_board").fetchone()[0] == 400

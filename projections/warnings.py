@@ -1,0 +1,423 @@
+"""Warning views: the pending thresholds of every open case (a priority queue by instant), and the
+warning board with each warning's status history (so the board can be shown as of any instant).
+
+``warning_thresholds`` is what the scheduler reads: one row per pending (case, rule) with its
+instant, indexed on the instant, so the next due thresholds are an index range scan, never a scan
+of the open cases. Rows are replanned when a step moves them (acceptance, suspension, resumption,
+extension, a main step for step limits), deleted when the case closes, and deleted when the
+warning is issued (the ``Issued`` event is in the same log, so a rebuild never re-issues).
+``warning_cases`` keeps, per open case, what the thresholds depend on.
+
+Instants are BIGINT microseconds since the epoch (UTC): exact, and ordered the same on SQLite and
+PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+from fractions import Fraction
+from typing import Any, Protocol, Sequence
+
+from domain.calendar import CHINA_TZ, WorkingCalendar
+from domain.case import EVENT_CLASSES, STAGE
+from domain.errors import DomainError
+from domain.limits import Limit, Unit
+from domain.steps import Step, TERMINAL
+from domain.thresholds import CaseClock, PolicyBook, WarningPolicy, plan, stage_extra
+from domain.warning import OPEN_STATUSES, WARNING_TOPICS, CaseWarning
+from projections.runner import View
+from projections.store import Cursor
+
+log = logging.getLogger("esup.warnings")
+
+THRESHOLDS_VIEW = "warning_thresholds"
+BOARD_VIEW = "warning_board"
+CASE_TOPICS = tuple(sorted(cls.TOPIC for cls in EVENT_CLASSES.values()))
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def us(value: datetime | None) -> int | None:
+    """Exact microseconds since the epoch."""
+    if value is None:
+        return None
+    return (value - _EPOCH) // timedelta(microseconds=1)
+
+
+def from_us(value: int | None, tz: Any = CHINA_TZ) -> datetime | None:
+    if value is None:
+        return None
+    return (_EPOCH + timedelta(microseconds=int(value))).astimezone(tz)
+
+
+class Planner(Protocol):
+    """What computing thresholds needs from reference data (see ``services.warnings``)."""
+
+    def center_of(self, department: str, window: str | None) -> str | None: ...
+
+    def calendar(self, center: str | None) -> WorkingCalendar: ...
+
+    def policy_for(self, center: str | None, item_code: str | None) -> WarningPolicy: ...
+
+
+class StaticPlanner:
+    """The packaged calendar and one policy book (for tools and tests without reference data)."""
+
+    def __init__(self, book: PolicyBook | None = None, calendar: WorkingCalendar | None = None) -> None:
+        from infra.calendar_source import default_calendar
+
+        self.book = book or PolicyBook()
+        self._calendar = calendar or default_calendar()
+
+    def center_of(self, department: str, window: str | None) -> str | None:
+        return None
+
+    def calendar(self, center: str | None) -> WorkingCalendar:
+        return self._calendar
+
+    def policy_for(self, center: str | None, item_code: str | None) -> WarningPolicy:
+        return self.book.policy_for(center, item_code)
+
+
+CASE_COLUMNS = (
+    "case_id", "case_no", "department", "window_code", "item_code", "center", "accepted_at", "p_value", "p_unit",
+    "l_value", "l_unit", "p_ext", "promised_due_at", "legal_due_at", "suspended_at", "resumed_at", "stage", "stage_at",
+    "stage_extra", "issued", "version",
+)
+THRESHOLD_COLUMNS = (
+    "case_id", "rule", "level", "due_at", "case_version", "case_no", "department", "item_code", "promised_due_at",
+    "legal_due_at", "basis",
+)
+
+
+def clock_of(row: dict[str, Any]) -> CaseClock:
+    """A case's timing facts from its ``warning_cases`` row."""
+    return CaseClock(
+        accepted_at=from_us(row["accepted_at"]),
+        promised=Limit(row["p_value"], Unit(row["p_unit"])) if row["p_unit"] else None,
+        legal=Limit(row["l_value"], Unit(row["l_unit"])) if row["l_unit"] else None,
+        promised_due_at=from_us(row["promised_due_at"]),
+        legal_due_at=from_us(row["legal_due_at"]),
+        promised_extension=Fraction(row["p_ext"]),
+        suspended=row["suspended_at"] is not None,
+        resumed_at=from_us(row["resumed_at"]),
+        stage=row["stage"],
+        stage_at=from_us(row["stage_at"]),
+        stage_extra=Fraction(row["stage_extra"]),
+        issued=frozenset(r for r in row["issued"].split(",") if r),
+    )
+
+
+class WarningThresholds(View):
+    name = THRESHOLDS_VIEW
+    tables = ("warning_thresholds", "warning_cases")
+    topics = CASE_TOPICS + (CaseWarning.Issued.TOPIC,)
+
+    def __init__(self, planner: Planner | None = None) -> None:
+        self.planner: Planner = planner or StaticPlanner()
+
+    def bind(self, planner: Planner) -> None:
+        """Use the system's reference data and policy (``services.warnings.WarningPlanner``);
+        unbound, the packaged calendar and the default policy are used."""
+        self.planner = planner
+
+    def create(self, cur: Cursor) -> None:
+        cur.execute(
+            """CREATE TABLE IF NOT EXISTS warning_cases (
+                case_id TEXT PRIMARY KEY,
+                case_no TEXT NOT NULL,
+                department TEXT NOT NULL,
+                window_code TEXT,
+                item_code TEXT NOT NULL,
+                center TEXT,
+                accepted_at BIGINT,
+                p_value INTEGER,
+                p_unit TEXT,
+                l_value INTEGER,
+                l_unit TEXT,
+                p_ext TEXT NOT NULL DEFAULT '0',
+                promised_due_at BIGINT,
+                legal_due_at BIGINT,
+                suspended_at BIGINT,
+                resumed_at BIGINT,
+                stage TEXT,
+                stage_at BIGINT,
+                stage_extra TEXT NOT NULL DEFAULT '0',
+                issued TEXT NOT NULL DEFAULT '',
+                version INTEGER NOT NULL
+            )"""
+        )
+        cur.execute("CREATE INDEX IF NOT EXISTS warning_cases_scope ON warning_cases (center, item_code)")
+        cur.execute(
+            """CREATE TABLE IF NOT EXISTS warning_thresholds (
+                case_id TEXT NOT NULL,
+                rule TEXT NOT NULL,
+                level TEXT NOT NULL,
+                due_at BIGINT NOT NULL,
+                case_version INTEGER NOT NULL,
+                case_no TEXT NOT NULL,
+                department TEXT NOT NULL,
+                item_code TEXT NOT NULL,
+                promised_due_at BIGINT,
+                legal_due_at BIGINT,
+                basis TEXT NOT NULL,
+                PRIMARY KEY (case_id, rule)
+            )"""
+        )
+        cur.execute("CREATE INDEX IF NOT EXISTS warning_thresholds_due ON warning_thresholds (due_at)")
+
+    # -- processing -----------------------------------------------------------------------------
+
+    def process(self, cur: Cursor, event: Any, notification_id: int) -> None:
+        if isinstance(event, CaseWarning.Issued):
+            row = self.load(cur, event.case_id)
+            if row is not None:
+                issued = sorted({*filter(None, row["issued"].split(",")), event.rule})
+                cur.execute("UPDATE warning_cases SET issued = ? WHERE case_id = ?", (",".join(issued), event.case_id))
+            cur.execute("DELETE FROM warning_thresholds WHERE case_id = ? AND rule = ?", (event.case_id, event.rule))
+            return
+        step: Step = event.STEP
+        case_id = str(event.originator_id)
+        if step is Step.SUBMITTED:
+            center = self.planner.center_of(event.actor["department"], event.actor.get("window"))
+            cur.execute(
+                "INSERT INTO warning_cases (case_id, case_no, department, window_code, item_code, center, version)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (case_id, event.case_no, event.actor["department"], event.actor.get("window"), event.data["item_code"],
+                 center, event.originator_version),
+            )
+            return
+        row = self.load(cur, case_id)
+        if row is None:  # closed already (delivered, rated), or unknown
+            return
+        if step in TERMINAL:
+            cur.execute("DELETE FROM warning_thresholds WHERE case_id = ?", (case_id,))
+            cur.execute("DELETE FROM warning_cases WHERE case_id = ?", (case_id,))
+            return
+        d = event.derived
+        at = us(event.occurred_at)
+        changes: dict[str, Any] = {"version": event.originator_version}
+        if "promised_due_at" in d:
+            changes["promised_due_at"] = us(d["promised_due_at"])
+            changes["legal_due_at"] = us(d["legal_due_at"])
+        if step is Step.ACCEPTED:
+            terms = d["terms"]
+            changes.update(
+                accepted_at=at, p_value=terms["promised_limit"]["value"], p_unit=terms["promised_limit"]["unit"],
+                l_value=terms["legal_limit"]["value"], l_unit=terms["legal_limit"]["unit"], stage="accepted",
+                stage_at=at, stage_extra="0",
+            )
+        elif step is Step.SUSPENDED:
+            changes["suspended_at"] = at
+        elif step is Step.RESUMED:
+            changes.update(suspended_at=None, resumed_at=at)
+            if row["suspended_at"] is not None and row["stage_at"] is not None:
+                center = row["center"]
+                try:
+                    extra = stage_extra(
+                        self.planner.calendar(center), self.planner.policy_for(center, row["item_code"]), row["stage"],
+                        from_us(row["stage_at"]), from_us(row["suspended_at"]), event.occurred_at,  # type: ignore[arg-type]
+                    )
+                except DomainError:
+                    extra = Fraction(0)
+                changes["stage_extra"] = str(Fraction(row["stage_extra"]) + extra)
+        elif step is Step.EXTENDED and row["p_unit"] == event.data.get("unit") and "promised_due_at" in d:
+            changes["p_ext"] = str(Fraction(row["p_ext"]) + Fraction(event.data["value"]))
+        elif step in (Step.UNDERTAKEN, Step.REVIEWED, Step.DECIDED) and row["stage"] is not None:
+            if STAGE[step] > STAGE[Step(row["stage"])]:
+                changes.update(stage=step.value, stage_at=at, stage_extra="0")
+        timing = set(changes) - {"version"}
+        row.update(changes)
+        assignments = ", ".join(f"{k} = ?" for k in changes)
+        cur.execute(f"UPDATE warning_cases SET {assignments} WHERE case_id = ?", (*changes.values(), case_id))
+        if timing:
+            self.replan(cur, row)
+        else:  # nothing moved: the pending thresholds now stand for this version
+            cur.execute("UPDATE warning_thresholds SET case_version = ? WHERE case_id = ?", (row["version"], case_id))
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    @staticmethod
+    def load(cur: Cursor, case_id: str) -> dict[str, Any] | None:
+        found = cur.execute(f"SELECT {', '.join(CASE_COLUMNS)} FROM warning_cases WHERE case_id = ?", (case_id,)).fetchone()
+        return dict(zip(CASE_COLUMNS, found)) if found else None
+
+    def replan(self, cur: Cursor, row: dict[str, Any]) -> int:
+        """Replace the case's pending thresholds by those its current state and policy give."""
+        cur.execute("DELETE FROM warning_thresholds WHERE case_id = ?", (row["case_id"],))
+        center = row["center"]
+        try:
+            thresholds = plan(clock_of(row), self.planner.policy_for(center, row["item_code"]), self.planner.calendar(center))
+        except DomainError:  # never stop the projection; the case keeps no pending threshold
+            log.exception("cannot plan the warning thresholds of case %s", row["case_no"])
+            thresholds = []
+        cur.executemany(
+            f"INSERT INTO warning_thresholds ({', '.join(THRESHOLD_COLUMNS)}) VALUES ({', '.join('?' * len(THRESHOLD_COLUMNS))})",
+            [
+                (row["case_id"], t.rule, t.level.value, us(t.at), row["version"], row["case_no"], row["department"],
+                 row["item_code"], row["promised_due_at"], row["legal_due_at"], t.basis)
+                for t in thresholds
+            ],
+        )
+        return len(thresholds)
+
+
+class WarningBoard(View):
+    """One row per warning (its current state) and one per status it went through, with the
+    interval it held (``from_at`` inclusive, ``to_at`` exclusive): the board as of any instant."""
+
+    name = BOARD_VIEW
+    tables = ("warning_board", "warning_status")
+    topics = WARNING_TOPICS
+
+    def create(self, cur: Cursor) -> None:
+        cur.execute(
+            """CREATE TABLE IF NOT EXISTS warning_board (
+                warning_id TEXT PRIMARY KEY,
+                case_id TEXT NOT NULL,
+                case_no TEXT NOT NULL,
+                department TEXT NOT NULL,
+                item_code TEXT NOT NULL,
+                level TEXT NOT NULL,
+                rule TEXT NOT NULL,
+                basis TEXT NOT NULL,
+                status TEXT NOT NULL,
+                threshold_at BIGINT NOT NULL,
+                issued_at BIGINT NOT NULL,
+                promised_due_at BIGINT,
+                legal_due_at BIGINT,
+                answered_at BIGINT,
+                explanation TEXT,
+                escalated_at BIGINT,
+                escalation_due_at BIGINT,
+                closed_at BIGINT,
+                version INTEGER NOT NULL,
+                position BIGINT NOT NULL
+            )"""
+        )
+        cur.execute("CREATE INDEX IF NOT EXISTS warning_board_open ON warning_board (status, department, threshold_at)")
+        cur.execute("CREATE INDEX IF NOT EXISTS warning_board_dept ON warning_board (department, threshold_at)")
+        cur.execute("CREATE INDEX IF NOT EXISTS warning_board_case ON warning_board (case_no)")
+        cur.execute(
+            """CREATE TABLE IF NOT EXISTS warning_status (
+                warning_id TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                status TEXT NOT NULL,
+                from_at BIGINT NOT NULL,
+                to_at BIGINT,
+                PRIMARY KEY (warning_id, version)
+            )"""
+        )
+        cur.execute("CREATE INDEX IF NOT EXISTS warning_status_from ON warning_status (from_at)")
+
+    def process(self, cur: Cursor, event: Any, notification_id: int) -> None:
+        wid = str(event.originator_id)
+        at = us(event.timestamp)
+        version = event.originator_version
+        if isinstance(event, CaseWarning.Issued):
+            cur.execute(
+                "INSERT INTO warning_board (warning_id, case_id, case_no, department, item_code, level, rule, basis, status,"
+                " threshold_at, issued_at, promised_due_at, legal_due_at, version, position)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'issued', ?, ?, ?, ?, ?, ?)",
+                (wid, event.case_id, event.case_no, event.department, event.item_code, event.level, event.rule,
+                 event.basis, us(event.threshold_at), at, us(event.promised_due_at), us(event.legal_due_at), version,
+                 notification_id),
+            )
+            cur.execute("INSERT INTO warning_status (warning_id, version, status, from_at) VALUES (?, ?, 'issued', ?)",
+                        (wid, version, at))
+            return
+        sets: dict[str, Any] = {"version": version, "position": notification_id}
+        if isinstance(event, CaseWarning.Answered):
+            status = "answered"
+            sets.update(answered_at=at, explanation=event.explanation)
+        elif isinstance(event, CaseWarning.Escalated):
+            status = "escalated"
+            sets.update(escalated_at=at, escalation_due_at=us(event.due_at))
+        elif isinstance(event, CaseWarning.Closed):
+            status = "closed"
+            sets["closed_at"] = at
+        else:  # pragma: no cover - topics filter the rest
+            return
+        sets["status"] = status
+        assignments = ", ".join(f"{k} = ?" for k in sets)
+        cur.execute(f"UPDATE warning_board SET {assignments} WHERE warning_id = ?", (*sets.values(), wid))
+        cur.execute("UPDATE warning_status SET to_at = ? WHERE warning_id = ? AND to_at IS NULL", (at, wid))
+        cur.execute("INSERT INTO warning_status (warning_id, version, status, from_at) VALUES (?, ?, ?, ?)",
+                    (wid, version, status, at))
+
+
+# -- reading the board ---------------------------------------------------------------------------
+
+BOARD_COLUMNS = (
+    "warning_id", "case_no", "department", "item_code", "level", "rule", "basis", "status", "threshold_at", "issued_at",
+    "promised_due_at", "legal_due_at", "answered_at", "explanation", "escalated_at", "escalation_due_at", "closed_at",
+)
+_INSTANTS = ("threshold_at", "issued_at", "promised_due_at", "legal_due_at", "answered_at", "escalated_at",
+             "escalation_due_at", "closed_at")
+_ACT_FIELDS = {"answered_at": ("explanation",), "escalated_at": ("escalation_due_at",), "closed_at": ()}
+
+
+def board(
+    cur: Cursor,
+    *,
+    as_of: datetime | None = None,
+    level: str | None = None,
+    departments: Sequence[str] | None = None,
+    statuses: Sequence[str] = OPEN_STATUSES,
+    case_no: str | None = None,
+    limit: int = 1000,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """The board now, or as it stood at ``as_of`` (warnings issued by then, with the status they
+    had then; later acts are not shown). Ordered by threshold instant."""
+    where: list[str] = []
+    params: list[Any] = []
+    cols = ", ".join(f"b.{c}" for c in BOARD_COLUMNS)
+    if as_of is None:
+        sql = f"SELECT {cols} FROM warning_board b"
+        status_col = "b.status"
+    else:
+        sql = (f"SELECT {cols}, s.status FROM warning_status s JOIN warning_board b ON b.warning_id = s.warning_id")
+        status_col = "s.status"
+        t = us(as_of)
+        where.append("s.from_at <= ? AND (s.to_at IS NULL OR s.to_at > ?)")
+        params += [t, t]
+    if statuses and set(statuses) != {"issued", "answered", "escalated", "closed"}:
+        where.append(f"{status_col} IN ({', '.join('?' * len(statuses))})")
+        params += list(statuses)
+    if level:
+        where.append("b.level = ?")
+        params.append(level)
+    if departments is not None:
+        if not departments:
+            return []
+        where.append(f"b.department IN ({', '.join('?' * len(departments))})")
+        params += list(departments)
+    if case_no:
+        where.append("b.case_no = ?")
+        params.append(case_no)
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY b.threshold_at, b.warning_id LIMIT ? OFFSET ?"
+    params += [limit, offset]
+    out = []
+    for found in cur.execute(sql, params).fetchall():
+        row = dict(zip(BOARD_COLUMNS, found))
+        if as_of is not None:
+            row["status"] = found[len(BOARD_COLUMNS)]
+            t = us(as_of)
+            for key, related in _ACT_FIELDS.items():  # acts after as_of were not known then
+                if row[key] is not None and row[key] > t:
+                    row[key] = None
+                    for r in related:
+                        row[r] = None
+        out.append(shape(row))
+    return out
+
+
+def shape(row: dict[str, Any]) -> dict[str, Any]:
+    out = {"id": row.pop("warning_id"), **row}
+    for key in _INSTANTS:
+        out[key] = from_us(out[key])
+    return out

@@ -1,0 +1,198 @@
+"""The warning scheduler: issues warnings when the clock passes a threshold, not when an event
+happens to arrive.
+
+``check(now)`` issues every warning whose threshold is at or before ``now``: an index range scan
+of ``warning_thresholds`` by instant (``WHERE due_at <= ? ORDER BY due_at LIMIT n``), never a
+scan of the open cases. It is idempotent: a warning's id comes from its case and rule, so a
+second issue collides in the ledger and is counted as already issued.
+
+Before issuing, the case's last stored version is compared with the version the thresholds were
+planned from: if the case moved since (concluded, suspended, resumed, ...) and the projection has
+not caught up, the threshold waits for it (the projection replans or deletes it).
+
+Serving mode (``start()``): a thread sleeps until the earliest pending threshold (or at most
+``max_sleep``), or until nudged: the projection runner nudges it after each commit of the
+thresholds view, since a new threshold may be earlier than the one it sleeps for. Tests drive
+``check()`` directly with a ``ManualClock``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError
+
+from domain.clock import Clock
+from domain.warning import CaseWarning
+from projections.runner import ProjectionRunner
+from projections.store import ViewStore
+from projections.warnings import BOARD_VIEW, THRESHOLDS_VIEW, from_us, us
+
+log = logging.getLogger("esup.warnings")
+
+_DUE_COLUMNS = ("case_id", "rule", "level", "due_at", "case_version", "case_no", "department", "item_code",
+                "promised_due_at", "legal_due_at", "basis")
+
+
+class WarningScheduler:
+    def __init__(self, ledger: Any, store: ViewStore, clock: Clock, runner: ProjectionRunner | None = None,
+                 batch: int = 500, max_sleep: float = 60.0) -> None:
+        self.ledger = ledger
+        self.store = store
+        self.clock = clock
+        self.runner = runner
+        self.batch = batch
+        self.max_sleep = max_sleep
+        self.waiting = 0  # thresholds due but held back at the last check (projection behind)
+        self._check_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if runner is not None:
+            runner.listeners.append(self._on_commit)
+
+    # -- the queue --------------------------------------------------------------------------------
+
+    def next_due(self) -> datetime | None:
+        """The earliest pending threshold instant (the index's first entry)."""
+        with self.store.transaction() as cur:
+            row = cur.execute("SELECT MIN(due_at) FROM warning_thresholds").fetchone()
+        return from_us(row[0]) if row and row[0] is not None else None
+
+    def due(self, now: datetime, limit: int = 100, after: tuple[int, str, str] | None = None) -> list[dict[str, Any]]:
+        """Thresholds at or before ``now``, earliest first (keyset-paged after ``after``)."""
+        sql = f"SELECT {', '.join(_DUE_COLUMNS)} FROM warning_thresholds WHERE due_at <= ?"
+        params: list[Any] = [us(now)]
+        if after is not None:
+            sql += " AND due_at >= ? AND (due_at > ? OR case_id > ? OR (case_id = ? AND rule > ?))"
+            params += [after[0], after[0], after[1], after[1], after[2]]
+            # (the OR above is only reached with due_at = after[0], given due_at >= after[0])
+        sql += " ORDER BY due_at, case_id, rule LIMIT ?"
+        params.append(limit)
+        with self.store.transaction() as cur:
+            rows = cur.execute(sql, params).fetchall()
+        return [dict(zip(_DUE_COLUMNS, r)) for r in rows]
+
+    # -- issuing ----------------------------------------------------------------------------------
+
+    def check(self, now: datetime | None = None) -> list[CaseWarning]:
+        """Issue every warning due at ``now`` (default: the clock's now); returns those issued."""
+        explicit = now is not None
+        now = now or self.clock.now()
+        with self._check_lock:
+            if self.runner is not None:
+                self.runner.catch_up([THRESHOLDS_VIEW])
+            issued: list[CaseWarning] = []
+            waiting = 0
+            after: tuple[int, str, str] | None = None
+            while True:
+                rows = self.due(now, self.batch, after)
+                if not rows:
+                    break
+                after = (rows[-1]["due_at"], rows[-1]["case_id"], rows[-1]["rule"])
+                at = now if explicit else self.clock.now()
+                ready, done = [], []
+                for row in rows:
+                    last = self._last_version(row["case_id"])
+                    if last is None:  # no such case: a stale row
+                        done.append(row)
+                    elif last != row["case_version"]:  # the case moved: wait for the projection
+                        waiting += 1
+                    else:
+                        ready.append((row, self._warning(row, at)))
+                issued += self._save([w for _, w in ready])
+                self._forget(done + [r for r, _ in ready])
+                if len(rows) < self.batch:
+                    break
+            self.waiting = waiting
+            if issued and self.runner is not None:
+                self.runner.catch_up([THRESHOLDS_VIEW, BOARD_VIEW])
+            return issued
+
+    @staticmethod
+    def _warning(row: dict[str, Any], at: datetime) -> CaseWarning:
+        return CaseWarning.issue(
+            case_no=row["case_no"], case_id=row["case_id"], case_version=row["case_version"],
+            department=row["department"], item_code=row["item_code"], level=row["level"], rule=row["rule"],
+            threshold_at=from_us(row["due_at"]), promised_due_at=from_us(row["promised_due_at"]),  # type: ignore[arg-type]
+            legal_due_at=from_us(row["legal_due_at"]), basis=row["basis"], at=at,
+        )
+
+    def _last_version(self, case_id: str) -> int | None:
+        stored = self.ledger.recorder.select_events(UUID(case_id), desc=True, limit=1)
+        return stored[0].originator_version if stored else None
+
+    def _save(self, warnings: list[CaseWarning]) -> list[CaseWarning]:
+        if not warnings:
+            return []
+        try:
+            self.ledger.save(*warnings)
+            return warnings
+        except IntegrityError:  # one of them was issued before (a crash after saving, another process)
+            saved = []
+            for w in warnings:
+                try:
+                    self.ledger.save(w)
+                    saved.append(w)
+                except IntegrityError:
+                    pass
+            return saved
+
+    def _forget(self, rows: list[dict[str, Any]]) -> None:
+        """Drop handled thresholds (unless replanned meanwhile: the version guards that)."""
+        if not rows:
+            return
+        with self.store.transaction() as cur:
+            cur.executemany(
+                "DELETE FROM warning_thresholds WHERE case_id = ? AND rule = ? AND case_version = ?",
+                [(r["case_id"], r["rule"], r["case_version"]) for r in rows],
+            )
+
+    # -- serving ------------------------------------------------------------------------------------
+
+    def _on_commit(self, view: str, position: int) -> None:
+        if view == THRESHOLDS_VIEW:
+            self._wake.set()
+
+    def nudge(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="esup-warnings", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            backoff = False
+            try:
+                self.check()
+                backoff = self.waiting > 0
+            except Exception:
+                log.exception("warning check failed; retrying")
+                backoff = True
+            try:
+                nxt = self.next_due()
+            except Exception:
+                log.exception("cannot read the next threshold")
+                nxt, backoff = None, True
+            timeout = self.max_sleep
+            if nxt is not None:
+                timeout = min(self.max_sleep, max(0.0, (nxt - self.clock.now()).total_seconds()))
+            if backoff:
+                timeout = max(timeout, 0.5)
+            self._wake.wait(timeout)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
