@@ -117,6 +117,7 @@
     summary: null,
     warnings: [],
     warningsMissing: false,
+    warningsLoaded: false,
     seenWarnings: new Set(),
     lastId: null,
     started: false,
@@ -380,11 +381,22 @@
       const w = await api('/api/v1/warnings');
       state.warnings = Array.isArray(w.warnings) ? w.warnings : [];
       state.warningsMissing = false;
+      state.warningsLoaded = true;
     } catch (e) {
-      if (e.status === 404) { state.warnings = []; state.warningsMissing = true; }
+      if (e.status === 404) { state.warnings = []; state.warningsMissing = true; state.warningsLoaded = true; }
     }
     renderWarnings();
     warningsTimer = setTimeout(refreshWarnings, REFRESH_MS);
+  }
+  function upsertWarning(d) {
+    // A streamed act carries the board's fields (a later act: its status); show it at once.
+    if (!d.id || !d.case_no) return;
+    const i = state.warnings.findIndex((w) => w.id === d.id);
+    const merged = { ...(i >= 0 ? state.warnings[i] : {}), ...d };
+    if (i >= 0) state.warnings[i] = merged;
+    else state.warnings.push(merged);
+    state.warningsMissing = false;
+    renderWarnings();
   }
   function activeWarnings() {
     const best = new Map(); // one card per case: its most severe active warning
@@ -431,6 +443,7 @@
     const yellow = list.filter((w) => w.level === 'yellow');
     const red = list.filter((w) => w.level === 'red' || w.level === 'severe');
     const newToday = (ws) => ws.filter((w) => w.issued_at && localDay(new Date(w.issued_at)) === today).length;
+    if (!state.warningsLoaded) return;
     if (state.warningsMissing) {
       setKpi('kpi-yellow', '—', t('note.noWarnings'));
       setKpi('kpi-red', '—', t('note.noWarnings'));
@@ -486,7 +499,9 @@
       if (state.openCase && state.openCase === data.case_no) openCase(data.case_no, true);
     } else if (type === 'warning') {
       addFeed('warning', data);
-      scheduleWarnings(400);
+      upsertWarning(data);
+      scheduleWarnings(1500); // then the board's own view, which follows the log a moment later
+      scheduleSummary(1500); // a deadline passed: the overdue count moved too
     } else if (type === 'anomaly') {
       addFeed('anomaly', data);
     }
