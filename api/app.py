@@ -38,7 +38,7 @@ STEP_SCHEMA = {
 }
 # Modules with ``install(app, esup, deps)``; ``deps`` has principal (a FastAPI dependency),
 # require(principal, *roles), body(request), applicant_view(sealed, principal), check_case_access.
-ROUTE_MODULES: list[str] = ["api.monitor", "api.warnings"]
+ROUTE_MODULES: list[str] = ["api.monitor", "api.warnings", "api.supervision"]
 
 
 class BodyTooLarge(DomainError):

@@ -74,6 +74,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"esup demo: the store already holds a ledger ({esup.settings.data_dir}); use --add to add more, "
               "or point ESUP_DATA_DIR at an empty directory.", file=sys.stderr)
         print_headline(headline(esup.ledger))
+        print_seed_table(esup)
         return 0
     # Roughly 5.4 steps per case; the bar counts steps.
     with tqdm(total=int(args.cases * 5.4), unit="step", desc="ingesting 2008", disable=args.quiet) as bar:
@@ -84,8 +85,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
           f"{figures.items} items ({figures.on_the_spot_items} on the spot, "
           f"即办件比例 {100 * figures.on_the_spot_items / figures.items:.1f}%)")
     print_headline(headline(esup.ledger))
+    print_seed_table(esup)
     esup.close()
     return 0
+
+
+def print_seed_table(esup) -> None:
+    """The seed's figures next to the same figures from the performance view (绩效)."""
+    from projections.registry import bind_supervision_views
+    from services.metrics import seed_table
+
+    bind_supervision_views(esup)
+    esup.runner.catch_up()
+    rows = seed_table(esup)
+    width = max(len(label) for label, _, _ in rows)
+    print(f"  {'2008 (yearbook) vs demo (performance view)'.ljust(width)}  {'2008':>12}  {'demo':>10}")
+    for label, seed, demo in rows:
+        print(f"  {label.ljust(width)}  {seed:>12}  {demo:>10}")
 
 
 def print_headline(h: dict) -> None:
