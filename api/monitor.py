@@ -7,14 +7,17 @@ everything after that position; without either, the stream starts at the log's h
 is polled (SQLite and PostgreSQL alike); blocking reads run in the thread pool.
 
 EventSource cannot send headers, so this endpoint, and only this one, also takes the key as
-``?key=``. That puts the key in URLs, where access logs, proxies and browser history may keep
-it: prefer the header (the dashboard reads the stream with fetch and sends it), and give a
-screen that must use ``?key=`` a read-only key (officer/province or a department's).
+``?key=``. That puts the key in URLs, where proxies' logs and browser history may keep it (our
+own access log redacts it): prefer the header (the dashboard reads the stream with fetch and
+sends it), and give a screen that must use ``?key=`` a read-only key (officer/province or a
+department's).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import time as _time
 from dataclasses import dataclass
 from datetime import date
@@ -64,6 +67,19 @@ def _frame(items: list[Item]) -> str:
     return "".join(out)
 
 
+_KEY_IN_QUERY = re.compile(r"([?&]key=)[^&\s]*")
+
+
+class RedactKeys(logging.Filter):
+    """Keeps ``?key=`` secrets out of uvicorn's access log (its args: client, method, path, ...)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str) and "key=" in args[2]:
+            record.args = (*args[:2], _KEY_IN_QUERY.sub(r"\1[redacted]", args[2]), *args[3:])
+        return True
+
+
 def _position(raw: str | None, what: str) -> int | None:
     if raw is None or raw.strip() == "":
         return None
@@ -76,6 +92,9 @@ def _position(raw: str | None, what: str) -> int | None:
 def install(app: FastAPI, esup: Any, deps: Any) -> None:
     settings = StreamSettings()
     app.state.monitor_stream = settings
+    access_log = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactKeys) for f in access_log.filters):
+        access_log.addFilter(RedactKeys())
     feed = MonitorFeed(esup.ledger, esup.views, find_anomaly_source(esup.runner))
     app.state.monitor_feed = feed
 
@@ -128,9 +147,9 @@ def install(app: FastAPI, esup: Any, deps: Any) -> None:
         if not 1 <= days <= 92:
             raise InvalidInput("days must be between 1 and 92", code="invalid_query")
         scope = Scope.parse(None, department, allowed(p))
-        out = summary.compute(on, scope.departments, days)
-        out["scope"] = {"role": p.role.value, "departments": sorted(p.departments) if p.role is Role.DEPARTMENT else None}
-        return out
+        out = summary.get(on, scope.departments, days)
+        return {**out, "scope": {"role": p.role.value,
+                                 "departments": sorted(p.departments) if p.role is Role.DEPARTMENT else None}}
 
     # -- the dashboard ------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Live monitoring (实时监控): the feed behind the stream and the day's figures behind the board.
 
 The feed reads the ledger's notification log after a position and turns what it finds into
-items a screen may show: case steps, warnings (events whose topic starts ``esup.warning``) and
+items a screen may show: case steps, warnings (the acts of ``domain.warning.CaseWarning``) and
 anomalies (rows of a view, see ``AnomalySource``). Each item carries the log position it belongs
 to, so a reconnecting screen resumes exactly where it stopped. Items are built from whitelists:
 an applicant's name, ID number or phone, free-text remarks and staff codes never leave here.
@@ -12,30 +12,32 @@ department league table, a daily trend and the day's hourly profile.
 
 from __future__ import annotations
 
+import threading
+import time as _time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
+from domain.case import EVENT_CLASSES
 from domain.errors import InvalidInput
+from domain.warning import WARNING_TOPICS
 from projections.store import Cursor
+from services.ingest import Forbidden
 
-STEP_PREFIX = "esup.case:"
-WARNING_PREFIX = "esup.warning"
+STEP_TOPICS = frozenset(cls.TOPIC for cls in EVENT_CLASSES.values())
 KINDS = ("step", "warning", "anomaly")
 
 # What a step may show of its data: codes and numbers only, never free text or the applicant.
 STEP_DATA = ("result", "granted", "procedure", "score", "amount", "value", "unit")
 WARNING_FIELDS = ("case_no", "department", "item_code", "window", "level", "status", "threshold_at", "issued_at",
                   "promised_due_at", "legal_due_at", "due_at", "rule", "basis")
-ANOMALY_FIELDS = ("id", "anomaly_id", "case_no", "department", "item_code", "window", "code", "kind", "category",
-                  "rule", "severity", "level", "status", "detected_at", "occurred_at", "summary")
+ANOMALY_FIELDS = ("id", "case_no", "department", "item_code", "window", "type", "rule", "code", "reason", "status",
+                  "level", "detected_at", "occurred_at")
 
 
 def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, date):
+    if isinstance(value, date):  # datetimes too
         return value.isoformat()
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
@@ -58,6 +60,13 @@ def reading(store: Any) -> Iterator[Cursor]:
         yield Cursor(conn.cursor(), pg=False)
     finally:
         conn.execute("COMMIT")
+
+
+def view_position(store: Any, view: str) -> int:
+    """How far a view has processed the log (``ViewStore.position`` without the writer lock)."""
+    with reading(store) as cur:
+        row = cur.execute("SELECT position FROM view_tracking WHERE view = ?", (view,)).fetchone()
+    return int(row[0]) if row else 0
 
 
 @dataclass(frozen=True)
@@ -93,8 +102,6 @@ class Scope:
         if department:
             asked = frozenset(d.strip() for d in department.split(",") if d.strip())
             if allowed is not None and not asked <= allowed:
-                from services.ingest import Forbidden
-
                 raise Forbidden("this key may not read those departments", code="forbidden_department")
             departments = asked
         return cls(kinds, departments)
@@ -125,7 +132,7 @@ class ViewAnomalies:
         self.table = table
 
     def position(self) -> int:
-        return self.runner.position(self.view.name)
+        return view_position(self.runner.store, self.view.name)
 
     def rows(self, after: int, upto: int) -> list[dict[str, Any]]:
         with reading(self.runner.store) as cur:
@@ -183,9 +190,7 @@ class MonitorFeed:
         head = self.head()
         if steps <= 0:
             return head
-        from domain.case import EVENT_CLASSES
-
-        topics = [cls.TOPIC for cls in EVENT_CLASSES.values()]
+        topics = sorted(STEP_TOPICS)
         found: list[int] = []
         stop, window = head, max(4 * steps, 1000)
         while stop > 0 and len(found) < steps and head - stop < max_scan:
@@ -216,20 +221,15 @@ class MonitorFeed:
             return [], after
         assert upto is not None
         items: list[Item] = []
-        wanted = [n for n in notes if (n.topic.startswith(STEP_PREFIX) and "step" in scope.kinds)
-                  or (n.topic.startswith(WARNING_PREFIX) and "warning" in scope.kinds)]
+        wanted = [n for n in notes if (n.topic in STEP_TOPICS and "step" in scope.kinds)
+                  or (n.topic in WARNING_TOPICS and "warning" in scope.kinds)]
         events = [(n.id, n.topic, self.ledger.mapper.to_domain_event(n)) for n in wanted]
         known = self._case_facts(events)
         for position, topic, event in events:
-            if topic.startswith(STEP_PREFIX):
-                if not hasattr(event, "STEP"):
-                    continue
+            if topic in STEP_TOPICS:
                 item = Item(position, "step", step_item(event, position, known))
             else:
-                data = warning_item(event, topic, position, self._warning_facts(event, known))
-                if not data.get("case_no"):
-                    continue  # not a case's warning (e.g. a warning policy)
-                item = Item(position, "warning", data)
+                item = Item(position, "warning", warning_item(event, topic, position, self._warning_facts(event, known)))
             if scope.admits(item.kind, item.data.get("department")):
                 items.append(item)
         if anomalies is not None:
@@ -242,7 +242,7 @@ class MonitorFeed:
     def _warning_facts(self, event: Any, known: dict[str, dict[str, Any]]) -> dict[str, Any]:
         """What a warning's later acts (answered, escalated, closed) do not repeat: its case,
         department and level, from the warning's first event."""
-        if getattr(event, "case_no", None) or event.originator_version == 1:
+        if event.originator_version == 1:
             return vars(event)
         key = "warning:" + str(event.originator_id)
         if key not in known:
@@ -254,7 +254,7 @@ class MonitorFeed:
         """case id -> case number and item code for the batch's steps (only ``submitted`` names the
         item): from the batch itself, else from the case board."""
         known: dict[str, dict[str, Any]] = {}
-        steps = [e for _, topic, e in events if topic.startswith(STEP_PREFIX)]
+        steps = [e for _, topic, e in events if topic in STEP_TOPICS]
         for e in steps:
             if getattr(e, "case_no", None) and "item_code" in e.data:
                 known[str(e.originator_id)] = {"item_code": e.data["item_code"], "case_no": e.case_no}
@@ -335,6 +335,24 @@ class Summary:
     tz: Any
     clock: Any
     names: Callable[[], dict[str, str]] = field(default=lambda: {})
+    ttl: float = 3.0  # seconds a result is shared (screens poll; "overdue now" may lag this much)
+    _cache: dict[Any, tuple[float, dict[str, Any]]] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def get(self, day: date | None, departments: frozenset[str] | None, days: int = 30) -> dict[str, Any]:
+        """``compute``, shared by every screen asking the same while the case board stands still
+        (for at most ``ttl`` seconds). Treat the result as read-only."""
+        key = (day, departments, days, view_position(self.views, "case_board"))
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None and hit[0] > _time.monotonic():
+                return hit[1]
+        out = self.compute(day, departments, days)
+        with self._lock:
+            if len(self._cache) > 256:
+                self._cache.clear()
+            self._cache[key] = (_time.monotonic() + self.ttl, out)
+        return out
 
     def _midnight(self, day: date) -> float:
         return datetime.combine(day, time(0), tzinfo=self.tz).timestamp()

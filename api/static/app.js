@@ -204,13 +204,22 @@
 
   // -- summary: counters, charts, league -----------------------------------------------------
 
-  let summaryTimer = null;
-  function scheduleSummary(delay) {
-    clearTimeout(summaryTimer);
-    summaryTimer = setTimeout(refreshSummary, delay);
-  }
+  // Refreshes are throttled, not debounced: a steady flow of steps must not postpone them forever.
+  const throttled = (fn) => {
+    let timer = null, due = Infinity;
+    const schedule = (delay) => {
+      if (timer !== null && due <= Date.now() + delay) return; // one is already coming sooner
+      clearTimeout(timer);
+      due = Date.now() + delay;
+      timer = setTimeout(() => { timer = null; due = Infinity; fn(); }, delay);
+    };
+    schedule.cancel = () => { clearTimeout(timer); timer = null; due = Infinity; };
+    return schedule;
+  };
+  const scheduleSummary = throttled(() => refreshSummary());
+  const scheduleWarnings = throttled(() => refreshWarnings());
   async function refreshSummary() {
-    clearTimeout(summaryTimer);
+    scheduleSummary.cancel();
     const q = new URLSearchParams({ days: '30' });
     if (state.day) q.set('date', state.day);
     try {
@@ -220,7 +229,7 @@
     } catch (e) {
       if (e.status !== 401) $('#updated').textContent = t('failed', { e: e.message });
     }
-    summaryTimer = setTimeout(refreshSummary, REFRESH_MS);
+    scheduleSummary(REFRESH_MS);
   }
 
   function setKpi(id, value, note) {
@@ -370,13 +379,8 @@
 
   // -- warnings board ----------------------------------------------------------------------------
 
-  let warningsTimer = null;
-  function scheduleWarnings(delay) {
-    clearTimeout(warningsTimer);
-    warningsTimer = setTimeout(refreshWarnings, delay);
-  }
   async function refreshWarnings() {
-    clearTimeout(warningsTimer);
+    scheduleWarnings.cancel();
     try {
       const w = await api('/api/v1/warnings');
       state.warnings = Array.isArray(w.warnings) ? w.warnings : [];
@@ -386,7 +390,7 @@
       if (e.status === 404) { state.warnings = []; state.warningsMissing = true; state.warningsLoaded = true; }
     }
     renderWarnings();
-    warningsTimer = setTimeout(refreshWarnings, REFRESH_MS);
+    scheduleWarnings(REFRESH_MS);
   }
   function upsertWarning(d) {
     // A streamed act carries the board's fields (a later act: its status); show it at once.
@@ -495,7 +499,7 @@
   function onEvent(type, data) {
     if (type === 'step') {
       addFeed('step', data);
-      scheduleSummary(1500); // the case board view follows the log a moment later
+      scheduleSummary(2000); // the case board view follows the log a moment later
       if (state.openCase && state.openCase === data.case_no) openCase(data.case_no, true);
     } else if (type === 'warning') {
       addFeed('warning', data);

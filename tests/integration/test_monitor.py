@@ -274,3 +274,54 @@ def test_the_dashboard_is_served_with_a_strict_content_security_policy(api):
         assert r.status_code == 200 and kind in r.headers["content-type"]
         # Nothing is fetched from elsewhere (the only URL is the SVG namespace).
         assert "https://" not in r.text and r.text.count("http://") == (1 if name == "app.js" else 0)
+
+
+def test_warnings_are_streamed_with_their_case_and_later_acts_keep_it(served, clock):
+    from domain.access import Role
+    from services.ingest import Principal
+
+    served.post("/api/v1/steps/batch", three_steps())  # C1 (GS) accepted 2008-09-26, promised by 2008-10-09
+    start = served.esup.ledger.recorder.max_notification_id()
+    served.esup.runner.catch_up()
+    clock.set(at("2008-10-10 12:00"))
+    issued = served.esup.warnings.check(clock.now())
+    red = next(w for w in issued if w.level == "red")
+    served.esup.warnings.close(str(red.id), Principal(Role.OFFICER), "rectified")
+    s = open_stream(served, f"/api/v1/monitor/stream?after={start}&kind=warning", key="gs",
+                    until=lambda o: any(e["data"]["status"] == "closed" for e in o.events))
+    s.join()
+    acts = [(e["data"]["type"], e["data"]["level"], e["data"]["status"]) for e in s.events]
+    assert ("Issued", "red", "issued") in acts and acts[-1] == ("Closed", "red", "closed")
+    for e in s.events:
+        d = e["data"]
+        assert e["event"] == "warning" and d["case_no"] == "C1" and d["department"] == "GS" and d["item_code"] == "GS-001"
+        assert d["promised_due_at"] == "2008-10-09T00:00:00+08:00"
+    closed = s.events[-1]["data"]
+    assert closed["id"] == str(red.id) and "rectified" not in orjson.dumps(closed).decode()  # no free text
+    # The dashboard's board and the stream agree on ids.
+    board = httpx.get(served.base + "/api/v1/warnings?status=all", headers={"Authorization": f"Bearer {served.keys['gs']}"})
+    assert str(red.id) in {w["id"] for w in board.json()["warnings"]}
+
+
+def test_a_key_in_the_query_is_redacted_from_the_access_log():
+    import logging
+
+    from api.monitor import RedactKeys
+
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+                               ("127.0.0.1:5000", "GET", "/api/v1/monitor/stream?kind=step&key=esup_ab_SECRET&after=3",
+                                "1.1", 200), None)
+    assert RedactKeys().filter(record)
+    assert "SECRET" not in record.getMessage() and "key=[redacted]&after=3" in record.getMessage()
+
+
+def test_screens_share_a_summary_until_the_case_board_moves(api):
+    day_of_work(api)
+    first = api("/api/v1/monitor/summary").json()
+    assert api("/api/v1/monitor/summary").json() == first
+    r = api.client.post("/api/v1/steps", headers={"Authorization": f"Bearer {api.keys['admin']}"},
+                        json=submitted("C9", when="2008-09-26T17:00:00+08:00"))
+    assert r.status_code == 201
+    assert api("/api/v1/monitor/summary").json()["counters"]["received"] == 3  # the board has not seen it yet
+    api.esup.runner.catch_up()
+    assert api("/api/v1/monitor/summary").json()["counters"]["received"] == 4
