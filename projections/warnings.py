@@ -32,6 +32,8 @@ from projections.store import Cursor
 log = logging.getLogger("esup.warnings")
 
 THRESHOLDS_VIEW = "warning_thresholds"
+# Steps that never move a case's thresholds (no deadline, clock or stage change).
+_NEVER_MOVE = frozenset({Step.SUPPLEMENT_REQUESTED, Step.SUPPLEMENT_RECEIVED, Step.FEE_CHARGED, Step.DELIVERED, Step.RATED})
 BOARD_VIEW = "warning_board"
 CASE_TOPICS = tuple(sorted(cls.TOPIC for cls in EVENT_CLASSES.values()))
 
@@ -54,6 +56,8 @@ def from_us(value: int | None, tz: Any = CHINA_TZ) -> datetime | None:
 class Planner(Protocol):
     """What computing thresholds needs from reference data (see ``services.warnings``)."""
 
+    def sync(self) -> None: ...
+
     def center_of(self, department: str, window: str | None) -> str | None: ...
 
     def calendar(self, center: str | None) -> WorkingCalendar: ...
@@ -69,6 +73,9 @@ class StaticPlanner:
 
         self.book = book or PolicyBook()
         self._calendar = calendar or default_calendar()
+
+    def sync(self) -> None:
+        pass
 
     def center_of(self, department: str, window: str | None) -> str | None:
         return None
@@ -116,6 +123,7 @@ class WarningThresholds(View):
 
     def __init__(self, planner: Planner | None = None) -> None:
         self.planner: Planner = planner or StaticPlanner()
+        self._synced_for: Cursor | None = None  # each batch has its own cursor: sync once per batch
 
     def bind(self, planner: Planner) -> None:
         """Use the system's reference data and policy (``services.warnings.WarningPlanner``);
@@ -170,6 +178,9 @@ class WarningThresholds(View):
     # -- processing -----------------------------------------------------------------------------
 
     def process(self, cur: Cursor, event: Any, notification_id: int) -> None:
+        if cur is not self._synced_for:
+            self.planner.sync()
+            self._synced_for = cur
         if isinstance(event, CaseWarning.Issued):
             row = self.load(cur, event.case_id)
             if row is not None:
@@ -188,12 +199,15 @@ class WarningThresholds(View):
                  center, event.originator_version),
             )
             return
-        row = self.load(cur, case_id)
-        if row is None:  # closed already (delivered, rated), or unknown
-            return
         if step in TERMINAL:
             cur.execute("DELETE FROM warning_thresholds WHERE case_id = ?", (case_id,))
             cur.execute("DELETE FROM warning_cases WHERE case_id = ?", (case_id,))
+            return
+        if step in _NEVER_MOVE:  # the pending thresholds now stand for this version (no row: closed)
+            self._touch(cur, case_id, event.originator_version)
+            return
+        row = self.load(cur, case_id)
+        if row is None:  # closed already, or unknown
             return
         d = event.derived
         at = us(event.occurred_at)
@@ -228,6 +242,8 @@ class WarningThresholds(View):
             if STAGE[step] > STAGE[Step(row["stage"])]:
                 changes.update(stage=step.value, stage_at=at, stage_extra="0")
         timing = set(changes) - {"version"}
+        if timing <= {"stage", "stage_at", "stage_extra"} and not self.planner.policy_for(row["center"], row["item_code"]).steps:
+            timing = set()  # a main step only matters to step limits
         row.update(changes)
         assignments = ", ".join(f"{k} = ?" for k in changes)
         cur.execute(f"UPDATE warning_cases SET {assignments} WHERE case_id = ?", (*changes.values(), case_id))
@@ -235,6 +251,11 @@ class WarningThresholds(View):
             self.replan(cur, row)
         else:  # nothing moved: the pending thresholds now stand for this version
             cur.execute("UPDATE warning_thresholds SET case_version = ? WHERE case_id = ?", (row["version"], case_id))
+
+    @staticmethod
+    def _touch(cur: Cursor, case_id: str, version: int) -> None:
+        cur.execute("UPDATE warning_cases SET version = ? WHERE case_id = ?", (version, case_id))
+        cur.execute("UPDATE warning_thresholds SET case_version = ? WHERE case_id = ?", (version, case_id))
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -296,7 +317,9 @@ class WarningBoard(View):
                 position BIGINT NOT NULL
             )"""
         )
-        cur.execute("CREATE INDEX IF NOT EXISTS warning_board_open ON warning_board (status, department, threshold_at)")
+        # The board is read in threshold order: walking these indexes stops after ``limit`` rows.
+        cur.execute("CREATE INDEX IF NOT EXISTS warning_board_time ON warning_board (threshold_at, warning_id)")
+        cur.execute("DROP INDEX IF EXISTS warning_board_open")  # superseded by warning_board_time
         cur.execute("CREATE INDEX IF NOT EXISTS warning_board_dept ON warning_board (department, threshold_at)")
         cur.execute("CREATE INDEX IF NOT EXISTS warning_board_case ON warning_board (case_no)")
         cur.execute(
@@ -378,11 +401,16 @@ def board(
         sql = f"SELECT {cols} FROM warning_board b"
         status_col = "b.status"
     else:
-        sql = (f"SELECT {cols}, s.status FROM warning_status s JOIN warning_board b ON b.warning_id = s.warning_id")
-        status_col = "s.status"
+        # Walk the board in threshold order up to as_of (a warning is never issued before its
+        # threshold) and join, by primary key, the status interval that held at as_of (the first
+        # begins at the issue, so a warning issued later has none).
         t = us(as_of)
-        where.append("s.from_at <= ? AND (s.to_at IS NULL OR s.to_at > ?)")
+        sql = (f"SELECT {cols}, s.status FROM warning_board b JOIN warning_status s ON s.warning_id = b.warning_id"
+               " AND s.from_at <= ? AND (s.to_at IS NULL OR s.to_at > ?)")
         params += [t, t]
+        status_col = "s.status"
+        where.append("b.threshold_at <= ?")
+        params.append(t)
     if statuses and set(statuses) != {"issued", "answered", "escalated", "closed"}:
         where.append(f"{status_col} IN ({', '.join('?' * len(statuses))})")
         params += list(statuses)

@@ -6,9 +6,11 @@ of ``warning_thresholds`` by instant (``WHERE due_at <= ? ORDER BY due_at LIMIT 
 scan of the open cases. It is idempotent: a warning's id comes from its case and rule, so a
 second issue collides in the ledger and is counted as already issued.
 
-Before issuing, the case's last stored version is compared with the version the thresholds were
-planned from: if the case moved since (concluded, suspended, resumed, ...) and the projection has
-not caught up, the threshold waits for it (the projection replans or deletes it).
+Before issuing, the thresholds must be current for the case: with the projection runner, the
+thresholds view is caught up first, and a case with a step stored after the view's position
+(one query for the notifications after it, usually none) waits for the projection, which replans
+or deletes its rows; without a runner, each due case's last stored version is compared with the
+version its thresholds were planned from.
 
 Serving mode (``start()``): a thread sleeps until the earliest pending threshold (or at most
 ``max_sleep``), or until nudged: the projection runner nudges it after each commit of the
@@ -21,7 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
@@ -30,7 +32,7 @@ from domain.clock import Clock
 from domain.warning import CaseWarning
 from projections.runner import ProjectionRunner
 from projections.store import ViewStore
-from projections.warnings import BOARD_VIEW, THRESHOLDS_VIEW, from_us, us
+from projections.warnings import BOARD_VIEW, CASE_TOPICS, THRESHOLDS_VIEW, from_us, us
 
 log = logging.getLogger("esup.warnings")
 
@@ -48,6 +50,7 @@ class WarningScheduler:
         self.batch = batch
         self.max_sleep = max_sleep
         self.waiting = 0  # thresholds due but held back at the last check (projection behind)
+        self.observers: list[Callable[[list[CaseWarning]], None]] = []  # told each batch just committed
         self._check_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -84,8 +87,10 @@ class WarningScheduler:
         explicit = now is not None
         now = now or self.clock.now()
         with self._check_lock:
+            position = None
             if self.runner is not None:
                 self.runner.catch_up([THRESHOLDS_VIEW])
+                position = self.runner.position(THRESHOLDS_VIEW)
             issued: list[CaseWarning] = []
             waiting = 0
             after: tuple[int, str, str] | None = None
@@ -94,18 +99,28 @@ class WarningScheduler:
                 if not rows:
                     break
                 after = (rows[-1]["due_at"], rows[-1]["case_id"], rows[-1]["rule"])
-                at = now if explicit else self.clock.now()
                 ready, done = [], []
+                moved = self._moved_since(position) if position is not None else None
                 for row in rows:
+                    if moved is not None:  # the projection is current up to its position
+                        if row["case_id"] in moved:  # the case moved since: wait for the projection
+                            waiting += 1
+                        else:
+                            ready.append(row)
+                        continue
                     last = self._last_version(row["case_id"])
                     if last is None:  # no such case: a stale row
                         done.append(row)
                     elif last != row["case_version"]:  # the case moved: wait for the projection
                         waiting += 1
                     else:
-                        ready.append((row, self._warning(row, at)))
-                issued += self._save([w for _, w in ready])
-                self._forget(done + [r for r, _ in ready])
+                        ready.append(row)
+                at = now if explicit else self.clock.now()
+                saved = self._save([self._warning(row, at) for row in ready])
+                for observer in self.observers:
+                    observer(saved)
+                issued += saved
+                self._forget(done + ready)
                 if len(rows) < self.batch:
                     break
             self.waiting = waiting
@@ -121,6 +136,19 @@ class WarningScheduler:
             threshold_at=from_us(row["due_at"]), promised_due_at=from_us(row["promised_due_at"]),  # type: ignore[arg-type]
             legal_due_at=from_us(row["legal_due_at"]), basis=row["basis"], at=at,
         )
+
+    def _moved_since(self, position: int) -> set[str]:
+        """Cases with a step stored after the thresholds view's position (usually none): their
+        rows may be stale until the projection processes those steps."""
+        moved: set[str] = set()
+        start = position
+        while True:
+            batch = self.ledger.recorder.select_notifications(start=start, limit=1000, topics=CASE_TOPICS,
+                                                              inclusive_of_start=False)
+            moved.update(str(n.originator_id) for n in batch)
+            if len(batch) < 1000:
+                return moved
+            start = batch[-1].id
 
     def _last_version(self, case_id: str) -> int | None:
         stored = self.ledger.recorder.select_events(UUID(case_id), desc=True, limit=1)

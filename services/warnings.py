@@ -92,15 +92,21 @@ class WarningPlanner:
         return {f"{scope}:{code}": p for (scope, code), p in sorted(self._overrides.items())}
 
     # -- the Planner protocol of projections.warnings ---------------------------------------------------
+    # Lookups do not refresh: the view calls ``sync()`` once per batch of events, services before use.
+
+    def sync(self) -> None:
+        """Bring reference data and policy overrides up to date (one cheap query when unchanged)."""
+        self.reference.refresh()
+        self.refresh()
 
     def center_of(self, department: str, window: str | None) -> str | None:
-        return self.reference.center_of(department, window)
+        return self.reference.center_of(department, window, refresh=False)
 
     def calendar(self, center: str | None) -> WorkingCalendar:
-        return self.reference.calendar(center)
+        return self.reference.calendar(center, refresh=False)
 
     def policy_for(self, center: str | None, item_code: str | None) -> WarningPolicy:
-        return self.book().policy_for(center, item_code)
+        return self._book.policy_for(center, item_code)
 
     def put_override(self, scope: str, code: str, raw: object, at: datetime) -> tuple[dict[str, Any], bool, bool]:
         if scope not in ("center", "item"):
@@ -185,6 +191,7 @@ class WarningService:
         w = self._load(warning, principal)
         now = self.clock.now()
         if due_at is None:
+            self.planner.sync()
             center = self._center_of(w)
             limit = Limit.parse(within) if within is not None else self.planner.policy_for(center, w.item_code).escalation
             due_at = self.reference.calendar(center).deadline_for(now, limit.value, limit.unit)
@@ -227,6 +234,7 @@ class WarningService:
                 "replanned_cases": replanned}
 
     def effective_policy(self, center: str | None = None, item_code: str | None = None) -> dict[str, Any]:
+        self.planner.sync()
         return {"center": center, "item_code": item_code, "policy": self.planner.policy_for(center, item_code).as_dict(),
                 "default": self.planner.book().default.as_dict(), "overrides": self.planner.overrides()}
 
@@ -242,6 +250,7 @@ class WarningService:
             params.append(item)
         # Cases the projection has not seen yet get the new policy when it does (it is saved already).
         self.runner.catch_up([THRESHOLDS_VIEW])
+        self.planner.sync()
         with self.runner.lock, self.store.transaction() as cur:
             rows = cur.execute(f"SELECT {', '.join(CASE_COLUMNS)} FROM warning_cases WHERE {' AND '.join(where)}",
                                params).fetchall()

@@ -121,6 +121,18 @@ class TestWarningsFireOnTime:
         district.runner.catch_up()
         assert bare.check(at("2008-10-08 00:00")) == [] and bare.waiting == 0
 
+    def test_a_case_stepped_after_the_projections_position_waits_for_it(self, district, monkeypatch):
+        accept(district, "C1", "2008-09-24 09:00")
+        accept(district, "C2", "2008-09-24 09:00")
+        district.runner.catch_up()
+        report(district, "2008-09-26 15:00", step("C1", "concluded", iso("2008-09-26 15:00"), result="issued"))
+        follow = district.runner.catch_up
+        monkeypatch.setattr(district.runner, "catch_up", lambda names=None, progress=None: 0)  # the projection lags
+        assert [w.case_no for w in district.warnings.check(at("2008-10-08 00:00"))] == ["C2", "C2"]
+        assert district.warnings.scheduler.waiting == 2
+        monkeypatch.setattr(district.runner, "catch_up", follow)
+        assert district.warnings.check(at("2008-10-08 00:00")) == [] and district.warnings.scheduler.waiting == 0
+
     def test_checking_again_and_rebuilding_never_issue_twice(self, district):
         accept(district, "C1", "2008-09-24 09:00")
         assert len(check(district, "2008-10-07 00:00")) == 2
