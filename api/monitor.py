@@ -1,10 +1,12 @@
 """Live monitoring routes: the event stream, the day's summary and the web dashboard at ``/``.
 
 ``GET /api/v1/monitor/stream`` is server-sent events (text/event-stream): ``event: step``,
-``event: warning`` and ``event: anomaly``, each ``data:`` one JSON object, with ``id:`` the
-ledger's log position. A client that reconnects with ``Last-Event-ID`` (or ``?after=``) gets
-everything after that position; without either, the stream starts at the log's head. The ledger
-is polled (SQLite and PostgreSQL alike); blocking reads run in the thread pool.
+``event: warning`` and ``event: anomaly``, each ``data:`` one JSON object with its ledger log
+``position``; ``id:`` frames carry the resume point, a log position before which everything has
+been sent. A client that reconnects with ``Last-Event-ID`` (or ``?after=``) gets everything after
+it (a few items again if anomalies were lagging: dedupe by event type and position); without
+either, the stream starts at the log's head. The ledger is polled (SQLite and PostgreSQL alike);
+blocking reads run in the thread pool.
 
 EventSource cannot send headers, so this endpoint, and only this one, also takes the key as
 ``?key=``. That puts the key in URLs, where proxies' logs and browser history may keep it (our
@@ -34,7 +36,7 @@ from domain.access import Role
 from domain.errors import InvalidInput
 from domain.organisation import UnitKind
 from services.ingest import Principal
-from services.monitor import Item, MonitorFeed, Scope, Summary, find_anomaly_source
+from services.monitor import Item, MonitorFeed, Progress, Scope, Summary, find_anomaly_source
 
 STATIC = Path(__file__).parent / "static"
 # The dashboard loads nothing from elsewhere: its own script and stylesheet, charts drawn as SVG.
@@ -54,16 +56,15 @@ class StreamSettings:
     retry_ms: int = 3000  # EventSource's reconnection delay
 
 
-def _frame(items: list[Item]) -> str:
-    """SSE frames; ``id`` only on the last item of each log position, so a connection lost in the
-    middle of a position's items makes the client ask for that position again, never skip it."""
+def _frame(items: list[Item], resume: int | None) -> str:
+    """SSE frames for ``items``, then ``id:`` the resume point (an id-only frame sets the client's
+    Last-Event-ID without an event, so it also moves past records this reader may not see). A
+    connection lost mid-chunk leaves the previous id: the chunk comes again, nothing is skipped."""
     out = []
-    for i, item in enumerate(items):
-        out.append(f"event: {item.kind}\n")
-        out.append("data: " + orjson.dumps(item.data).decode() + "\n")
-        if i + 1 == len(items) or items[i + 1].position != item.position:
-            out.append(f"id: {item.position}\n")
-        out.append("\n")
+    for item in items:
+        out.append(f"event: {item.kind}\ndata: " + orjson.dumps(item.data).decode() + "\n\n")
+    if resume is not None:
+        out.append(f"id: {resume}\n\n")
     return "".join(out)
 
 
@@ -162,25 +163,22 @@ def install(app: FastAPI, esup: Any, deps: Any) -> None:
 
 async def _events(request: Request, feed: MonitorFeed, scope: Scope, start: int,
                   settings: StreamSettings) -> AsyncIterator[str]:
-    position = start
+    at = Progress.at(start)
     yield f"retry: {settings.retry_ms}\n: esup monitor stream after position {start}\n\n"
     quiet_since = _time.monotonic()
     while True:
-        items, upto = await run_in_threadpool(feed.read, position, scope)
+        items, now = await run_in_threadpool(feed.read, at, scope)
+        resume = now.resume if now.resume != at.resume else None
+        if items or resume is not None:
+            yield _frame(items, resume)
         if items:
-            chunk = _frame(items)
-            if items[-1].position < upto:
-                chunk += f"id: {upto}\n\n"  # moves the client's Last-Event-ID past what it may not see
-            yield chunk
             quiet_since = _time.monotonic()
-        elif upto > position:
-            yield f"id: {upto}\n\n"
-        moved, position = upto > position, upto
+        moved, at = now != at, now
         if moved:
             continue  # there may be more: read again at once
         if await request.is_disconnected():
             return
         if _time.monotonic() - quiet_since >= settings.heartbeat_seconds:
-            yield f": heartbeat {position}\n\n"
+            yield f": heartbeat {at.resume}\n\n"
             quiet_since = _time.monotonic()
         await asyncio.sleep(settings.poll_seconds)

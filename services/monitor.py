@@ -3,8 +3,9 @@
 The feed reads the ledger's notification log after a position and turns what it finds into
 items a screen may show: case steps, warnings (the acts of ``domain.warning.CaseWarning``) and
 anomalies (rows of a view, see ``AnomalySource``). Each item carries the log position it belongs
-to, so a reconnecting screen resumes exactly where it stopped. Items are built from whitelists:
-an applicant's name, ID number or phone, free-text remarks and staff codes never leave here.
+to; a stream's resume point never skips anything (``Progress``). Items are built from
+whitelists: an applicant's name, ID number or phone, free-text remarks and staff codes never
+leave here.
 
 The summary reads the case board view: today's volume, conclusions, open and overdue cases, the
 department league table, a daily trend and the day's hourly profile.
@@ -32,8 +33,9 @@ KINDS = ("step", "warning", "anomaly")
 STEP_DATA = ("result", "granted", "procedure", "score", "amount", "value", "unit")
 WARNING_FIELDS = ("case_no", "department", "item_code", "window", "level", "status", "threshold_at", "issued_at",
                   "promised_due_at", "legal_due_at", "due_at", "rule", "basis")
-ANOMALY_FIELDS = ("id", "case_no", "department", "item_code", "window", "type", "rule", "code", "reason", "status",
-                  "level", "detected_at", "occurred_at")
+ANOMALY_FIELDS = ("id", "anomaly_id", "case_no", "department", "item_code", "window", "rule", "code", "type",
+                  "category", "status", "level", "reason", "summary", "detected_at", "occurred_at")
+ROW_METHODS = ("stream_rows", "monitor_rows")  # what an anomalies view may offer the feed
 
 
 def _json_value(value: Any) -> Any:
@@ -77,6 +79,25 @@ class Item:
 
 
 @dataclass(frozen=True)
+class Progress:
+    """How far a stream has delivered: log records read up to ``log``; anomalies (which the
+    anomalies view places in the log a moment later) up to ``anomalies`` <= ``log``. A client
+    resumes from ``resume``, where nothing before it is missing: items between ``resume`` and
+    ``log`` may come again after a reconnect (dedupe by kind and position)."""
+
+    log: int
+    anomalies: int
+
+    @classmethod
+    def at(cls, position: int) -> Progress:
+        return cls(position, position)
+
+    @property
+    def resume(self) -> int:
+        return min(self.log, self.anomalies)
+
+
+@dataclass(frozen=True)
 class Scope:
     """What a reader sees: which kinds, and which departments (None: all)."""
 
@@ -108,13 +129,9 @@ class Scope:
 
 
 class AnomalySource(Protocol):
-    """The hook for anomalies, which are rows of a view rather than log events.
-
-    ``position()``: how far the view has processed the log; ``rows(after, upto)``: the anomalies
-    the view recorded for log positions in (after, upto], each a dict with at least ``position``
-    and ``department``. The feed holds the stream back to ``position()`` while anomalies are
-    asked for, so one cursor covers steps, warnings and anomalies and resuming misses nothing.
-    """
+    """Anomalies are rows of a view, not log events. ``position()``: how far the view has read the
+    log; ``rows(after, upto)``: the anomalies it raised or changed at log positions in (after, upto],
+    each a dict with at least ``position`` and ``department``."""
 
     def position(self) -> int: ...
 
@@ -122,54 +139,30 @@ class AnomalySource(Protocol):
 
 
 class ViewAnomalies:
-    """Anomalies read from a view with a table ``anomalies`` that has a ``position`` column (the log
-    position of the event that revealed the anomaly). A view may instead define
-    ``stream_rows(cur, after, upto) -> list[dict]`` to shape them itself."""
+    """An anomalies view that shapes its rows for the feed: ``monitor_rows(cur, after, upto)`` (or
+    ``stream_rows``), read here in a snapshot of the view store and passed through a whitelist."""
 
-    def __init__(self, runner: Any, view: Any, table: str = "anomalies") -> None:
-        self.runner = runner
+    def __init__(self, store: Any, view: Any, rows: Callable[..., list[dict[str, Any]]]) -> None:
+        self.store = store
         self.view = view
-        self.table = table
+        self._rows = rows
 
     def position(self) -> int:
-        return view_position(self.runner.store, self.view.name)
+        return view_position(self.store, self.view.name)
 
     def rows(self, after: int, upto: int) -> list[dict[str, Any]]:
-        with reading(self.runner.store) as cur:
-            custom = getattr(self.view, "stream_rows", None)
-            if custom is not None:
-                raw = custom(cur, after, upto)
-            else:
-                cur.execute(f"SELECT * FROM {self.table} WHERE position > ? AND position <= ? ORDER BY position",
-                            (after, upto))
-                names = [d[0] for d in cur._raw.description]
-                raw = [dict(zip(names, r)) for r in cur.fetchall()]
-        out = []
-        for r in raw:
-            row = {k: _json_value(r[k]) for k in ANOMALY_FIELDS if k in r}
-            row["position"] = int(r["position"])
-            out.append(row)
-        return out
+        with reading(self.store) as cur:
+            raw = self._rows(cur, after, upto)
+        return [{**{k: _json_value(r[k]) for k in ANOMALY_FIELDS if k in r}, "position": int(r["position"])}
+                for r in raw]
 
 
 def find_anomaly_source(runner: Any) -> AnomalySource | None:
-    """The anomalies view as a stream source, if the system runs one (a view named ``anomalies``)
-    that either defines ``stream_rows(cur, after, upto)`` or keeps the log position of each row in
-    a ``position`` column of its ``anomalies`` table. Otherwise None: the stream then carries
-    steps (with their flags) and warnings only."""
+    """The system's anomalies view (named ``anomalies``) as a source for the stream, if it offers
+    rows placed in the log; otherwise None, and steps still carry their flags."""
     view = getattr(runner, "views", {}).get("anomalies")
-    if view is None:
-        return None
-    if hasattr(view, "stream_rows"):
-        return ViewAnomalies(runner, view)
-    if "anomalies" not in getattr(view, "tables", ()):
-        return None
-    try:
-        with runner.store.transaction() as cur:
-            cur.execute("SELECT position FROM anomalies WHERE 1 = 0").fetchall()
-    except Exception:  # no position column: rows cannot be placed in the log
-        return None
-    return ViewAnomalies(runner, view)
+    method = next((getattr(view, name) for name in ROW_METHODS if hasattr(view, name)), None)
+    return ViewAnomalies(runner.store, view, method) if method is not None else None
 
 
 class MonitorFeed:
@@ -203,28 +196,16 @@ class MonitorFeed:
             return stop
         return found[-steps] - 1
 
-    def read(self, after: int, scope: Scope) -> tuple[list[Item], int]:
-        """Items after ``after`` (at most one batch of log records) and the position read up to."""
-        upto: int | None = None
-        anomalies = self.anomalies if "anomaly" in scope.kinds else None
-        if anomalies is not None:
-            upto = anomalies.position()
-            if upto <= after:
-                return [], after
-        notes = self.ledger.recorder.select_notifications(start=after, limit=self.batch, stop=upto,
-                                                          inclusive_of_start=False)
-        if notes:
-            reached = notes[-1].id
-            if len(notes) == self.batch or upto is None:
-                upto = reached  # more may follow: stop this read at the last record seen
-        elif upto is None:
-            return [], after
-        assert upto is not None
-        items: list[Item] = []
+    def read(self, at: Progress, scope: Scope) -> tuple[list[Item], Progress]:
+        """What follows ``at``: the next batch of log records (steps and warnings) and the anomalies
+        the anomalies view has placed at positions up to what was read; and the progress after it."""
+        notes = self.ledger.recorder.select_notifications(start=at.log, limit=self.batch, inclusive_of_start=False)
+        log = notes[-1].id if notes else at.log
         wanted = [n for n in notes if (n.topic in STEP_TOPICS and "step" in scope.kinds)
                   or (n.topic in WARNING_TOPICS and "warning" in scope.kinds)]
         events = [(n.id, n.topic, self.ledger.mapper.to_domain_event(n)) for n in wanted]
         known = self._case_facts(events)
+        items: list[Item] = []
         for position, topic, event in events:
             if topic in STEP_TOPICS:
                 item = Item(position, "step", step_item(event, position, known))
@@ -232,12 +213,16 @@ class MonitorFeed:
                 item = Item(position, "warning", warning_item(event, topic, position, self._warning_facts(event, known)))
             if scope.admits(item.kind, item.data.get("department")):
                 items.append(item)
-        if anomalies is not None:
-            for row in anomalies.rows(after, upto):
-                if scope.admits("anomaly", row.get("department")):
-                    items.append(Item(row["position"], "anomaly", row))
-            items.sort(key=lambda i: (i.position, KINDS.index(i.kind)))
-        return items, upto
+        anomalies = log
+        if self.anomalies is not None and "anomaly" in scope.kinds:
+            # Never ahead of the log read, never ahead of the view: steps do not wait for the view.
+            anomalies = max(at.anomalies, min(log, self.anomalies.position()))
+            if anomalies > at.anomalies:
+                for row in self.anomalies.rows(at.anomalies, anomalies):
+                    if scope.admits("anomaly", row.get("department")):
+                        items.append(Item(row["position"], "anomaly", row))
+                items.sort(key=lambda i: (i.position, KINDS.index(i.kind)))
+        return items, Progress(log, anomalies)
 
     def _warning_facts(self, event: Any, known: dict[str, dict[str, Any]]) -> dict[str, Any]:
         """What a warning's later acts (answered, escalated, closed) do not repeat: its case,

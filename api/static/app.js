@@ -99,7 +99,10 @@
   const FLAGS = {
     zh: { late_entry: '延迟录入', time_backwards: '时间倒序', skipped_step: '跳过环节', out_of_order: '环节倒序',
       fee_above_standard: '超标准收费', fee_on_free_item: '免费事项收费', no_reason: '不予受理无理由',
-      item_not_in_force: '事项未生效', department_mismatch: '部门不符', concluded_while_suspended: '特别程序中办结' },
+      item_not_in_force: '事项未生效', department_mismatch: '部门不符', concluded_while_suspended: '特别程序中办结',
+      bulk_entry: '集中录入', missing_actor: '未登记经办人', concluded_past_promise: '超承诺时限办结',
+      acceptance_overdue: '超期未受理', on_the_spot_overdue: '即办件未当场办结', legal_limit_exceeded: '超法定时限',
+      suspension_frequent: '频繁特别程序', suspension_long: '特别程序过长', cleared: '已澄清' },
     en: {},
   };
   const RESULTS = { zh: { issued: '出证', returned: '退回', voided: '作废', forwarded: '转报', supplement_timeout: '补正超时驳回',
@@ -483,7 +486,11 @@
     }
     li.append(what, tag);
     const flags = (d.flags || []).filter(Boolean);
-    if (kind === 'anomaly' && (d.code || d.kind)) flags.push(d.code || d.kind);
+    if (kind === 'anomaly') {
+      flags.push(d.rule || d.code);
+      if (d.status === 'cleared') flags.push('cleared');
+      if (d.summary || d.reason) li.title = d.summary || d.reason;
+    }
     if (flags.length) {
       const f = el('span', 'flags');
       for (const code of flags) f.appendChild(el('span', 'badge flag', label(FLAGS, code)));
@@ -496,7 +503,20 @@
     $('#feed-note').hidden = true;
   }
 
+  // After a reconnect the stream may repeat a few items (it never skips one): show each once.
+  const seen = new Set();
+  const seenOrder = [];
+  function firstTime(type, d) {
+    const k = `${type}:${d.position}:${d.anomaly_id || d.id || ''}:${d.status || ''}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    seenOrder.push(k);
+    if (seenOrder.length > 5000) seen.delete(seenOrder.shift());
+    return true;
+  }
+
   function onEvent(type, data) {
+    if (!firstTime(type, data)) return;
     if (type === 'step') {
       addFeed('step', data);
       scheduleSummary(2000); // the case board view follows the log a moment later

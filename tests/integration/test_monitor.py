@@ -36,7 +36,8 @@ class Served:
 
 @pytest.fixture
 def served(district, clock):
-    """The API on a real uvicorn server in this process (so streams really stream)."""
+    """The API on a real uvicorn server in this process (so streams really stream), with the
+    projection runner following the log as ``esup serve`` does."""
     clock.set(at("2008-09-26 18:00"))
     keys = {
         "admin": district.access.create("admin"),
@@ -50,6 +51,7 @@ def served(district, clock):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    district.runner.start(poll_seconds=0.05)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.time() + 10
@@ -126,8 +128,8 @@ def test_stream_sends_steps_live_in_log_order_without_personal_data(served):
     served.post("/api/v1/steps/batch", three_steps())
     s.join()
     assert s.status == 200 and s.steps() == [("C1", "submitted"), ("C1", "accepted"), ("D1", "submitted")]
-    ids = [int(e["id"]) for e in s.events]
-    assert ids == sorted(ids) and all(int(e["id"]) == e["data"]["position"] for e in s.events)
+    positions = [e["data"]["position"] for e in s.events if e["event"] == "step"]
+    assert positions == sorted(set(positions))
     first = s.events[0]["data"]
     assert first["department"] == "GS" and first["item_code"] == "GS-001"
     assert s.events[1]["data"]["item_code"] == "GS-001"  # known from the case, not repeated by the step
@@ -139,18 +141,73 @@ def test_stream_sends_steps_live_in_log_order_without_personal_data(served):
 
 def test_a_reconnecting_screen_resumes_after_its_last_event_id_and_misses_nothing(served):
     served.post("/api/v1/steps/batch", three_steps())
-    first = open_stream(served, "/api/v1/monitor/stream?after=0", until=lambda o: len(o.steps()) >= 1)
+    head = str(served.esup.ledger.recorder.max_notification_id())
+    first = open_stream(served, "/api/v1/monitor/stream?after=0", until=lambda o: o.last_id == head)
     first.join()
-    assert first.steps() == [("C1", "submitted")]
+    assert first.steps() == [("C1", "submitted"), ("C1", "accepted"), ("D1", "submitted")]
+    assert first.last_id == head  # everything up to the head delivered, anomalies included
     # While the screen is away, more happens.
     served.post("/api/v1/steps", step("C1", "undertaken", "2008-09-26T10:00:00+08:00"))
     again = open_stream(served, "/api/v1/monitor/stream", headers={"Last-Event-ID": first.last_id},
-                        until=lambda o: len(o.steps()) >= 3)
+                        until=lambda o: len(o.steps()) >= 1)
     again.join()
-    assert again.steps() == [("C1", "accepted"), ("D1", "submitted"), ("C1", "undertaken")]
-    via_query = open_stream(served, f"/api/v1/monitor/stream?after={first.last_id}", until=lambda o: len(o.steps()) >= 3)
+    assert again.steps() == [("C1", "undertaken")]
+    via_query = open_stream(served, f"/api/v1/monitor/stream?after={first.last_id}", until=lambda o: len(o.steps()) >= 1)
     via_query.join()
     assert via_query.steps() == again.steps()
+
+
+def test_anomalies_are_streamed_after_the_step_that_revealed_them(served):
+    served.post("/api/v1/steps/batch", [*three_steps(),
+                                        submitted("L2", item="DS-001", dept="DS", when="2008-09-20T09:00:00+08:00")])
+    gs = open_stream(served, "/api/v1/monitor/stream?after=0&kind=anomaly", key="gs",
+                     until=lambda o: any(e["data"]["rule"] == "missing_actor" for e in o.events))
+    gs.join()
+    rules = {(e["data"]["case_no"], e["data"]["rule"]) for e in gs.events}
+    assert ("C1", "missing_actor") in rules  # accepted (受理) by nobody named
+    assert all(e["event"] == "anomaly" and e["data"]["department"] == "GS" for e in gs.events)
+    officer = open_stream(served, "/api/v1/monitor/stream?after=0", until=lambda o: any(
+        e["event"] == "anomaly" and e["data"]["rule"] == "late_entry" for e in o.events))
+    officer.join()
+    late = next(e["data"] for e in officer.events if e["event"] == "anomaly" and e["data"]["rule"] == "late_entry")
+    assert late["case_no"] == "L2" and late["department"] == "DS" and late["category"] == "risk"
+    submitted_at = next(e["data"]["position"] for e in officer.events if e["data"].get("case_no") == "L2"
+                        and e["event"] == "step")
+    assert late["position"] == submitted_at  # placed at the step that revealed it, after it in the stream
+    kinds = [(e["data"]["position"], e["event"]) for e in officer.events]
+    assert kinds.index((submitted_at, "step")) < kinds.index((submitted_at, "anomaly"))
+
+
+class Lagging:
+    """An anomalies view that has read the log only up to ``at``."""
+
+    def __init__(self, at: int, rows: list[dict]) -> None:
+        self.at, self._rows = at, rows
+
+    def position(self) -> int:
+        return self.at
+
+    def rows(self, after, upto):
+        return [r for r in self._rows if after < r["position"] <= upto]
+
+
+def test_a_lagging_anomalies_view_holds_back_the_resume_point_not_the_steps(district, clock):
+    from services.ingest import SYSTEM
+    from services.monitor import MonitorFeed, Progress, Scope
+
+    clock.set(at("2008-09-26 18:00"))
+    district.ingest.report(three_steps(), SYSTEM)
+    view = Lagging(1, [{"position": 2, "department": "GS", "case_no": "C1", "rule": "missing_actor"}])
+    feed = MonitorFeed(district.ledger, district.views, view)
+    head = district.ledger.recorder.max_notification_id()
+    items, progress = feed.read(Progress.at(0), Scope())
+    assert [i.kind for i in items] == ["step", "step", "step"]  # the steps did not wait
+    assert progress == Progress(head, 1) and progress.resume == 1  # a reconnect resumes at 1
+    view.at = head  # the view catches up
+    items, progress = feed.read(progress, Scope())
+    assert [(i.kind, i.position) for i in items] == [("anomaly", 2)] and progress.resume == head
+    items, progress = feed.read(progress, Scope(kinds=frozenset({"step"})))
+    assert items == [] and progress.resume == head
 
 
 def test_department_keys_see_only_their_departments_and_move_past_the_rest(served):
