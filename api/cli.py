@@ -97,11 +97,17 @@ def print_seed_table(esup) -> None:
 
     bind_supervision_views(esup)
     esup.runner.catch_up()
+    import unicodedata
+
+    def cells(text: str) -> int:  # terminal columns: CJK characters take two
+        return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
     rows = seed_table(esup)
-    width = max(len(label) for label, _, _ in rows)
-    print(f"  {'2008 (yearbook) vs demo (performance view)'.ljust(width)}  {'2008':>12}  {'demo':>10}")
+    width = max(cells(label) for label, _, _ in rows)
+    print("the seed's table: 2008 (yearbook) and this demo (from the performance view)")
+    print(f"  {' ' * width}  {'2008':>12}  {'demo':>10}")
     for label, seed, demo in rows:
-        print(f"  {label.ljust(width)}  {seed:>12}  {demo:>10}")
+        print(f"  {label}{' ' * (width - cells(label))}  {seed:>12}  {demo:>10}")
 
 
 def print_headline(h: dict) -> None:

@@ -253,7 +253,7 @@ class AnomalyView(View):
             st = {
                 "case_no": event.case_no, "department": event.actor["department"], "window": event.actor.get("window"),
                 "item_code": event.data.get("item_code"), "spot": bool(event.derived["terms"]["on_the_spot"]),
-                "accepted": False, "suspended": None, "suspensions": [], "extended": False,
+                "accepted": False, "suspended": None, "suspensions": [],
                 "last": None, "recent": [], "timers": {},
             }
             new = True
@@ -395,6 +395,7 @@ class _Case:
 
     def __post_init__(self) -> None:
         self.ev = evidence_of(self.event)
+        self.breached_now: set[str] = set()
         self.at = self.event.occurred_at.timestamp()
         self.recorded = self.event.timestamp.timestamp()
 
@@ -501,6 +502,7 @@ class _Case:
 
     def breach(self, rule: str, timer: dict[str, Any]) -> None:
         timer["breached"] = True
+        self.breached_now.add(rule)
         self.cur.execute("DELETE FROM anomaly_pending WHERE case_id = ? AND rule = ?", (self.case_id, rule))
         self.anomaly(rule, timer["reason"], [*timer["evidence"], {**self.ev, "role": "after_due"}],
                      occurred=timer["due"], due_at=_iso(timer["due"]), armed_version=timer["armed"])
@@ -515,6 +517,22 @@ class _Case:
             # In time. If an anomaly was raised meanwhile on what the ledger then held (a sweep,
             # or a later-dated step keyed in first), this step, keyed in late, clears it.
             self.clear(rule, timer)
+        elif rule not in self.breached_now:
+            self.annotate(rule, timer, {**self.ev, "role": "settled_late"})
+
+    def annotate(self, rule: str, timer: dict[str, Any], evidence: dict[str, Any], reason: str | None = None) -> None:
+        """Add a step to the evidence of the anomaly this timer raised (if it raised one)."""
+        row = self.cur.execute(
+            "SELECT evidence, details FROM anomalies WHERE case_id = ? AND rule = ?", (self.case_id, rule)
+        ).fetchone()
+        if row is None or (orjson.loads(row[1]).get("breaches") or [None])[-1] != timer["armed"]:
+            return
+        merged = _dumps(_merge(orjson.loads(row[0]), [evidence]))
+        if reason is None:
+            self.cur.execute("UPDATE anomalies SET evidence = ? WHERE case_id = ? AND rule = ?", (merged, self.case_id, rule))
+        else:
+            self.cur.execute("UPDATE anomalies SET evidence = ?, reason = ? WHERE case_id = ? AND rule = ?",
+                             (merged, reason, self.case_id, rule))
 
     def clear(self, rule: str, timer: dict[str, Any]) -> None:
         """A sweep (or an event) raised this timer's anomaly on what the ledger then held; this
@@ -605,7 +623,16 @@ class _Case:
             self.move("legal_limit_exceeded", legal.timestamp())
 
     def on_extended(self) -> None:
-        self.st["extended"] = True
+        spot = self.st["timers"].get("on_the_spot_overdue")
+        if spot is not None:  # an approved extension does not make an on-the-spot item on the spot
+            ev = {**self.ev, "role": "extended"}
+            spot["evidence"].append(ev)
+            spot["reason"] += "; an extension (延期) was approved"
+            if spot["breached"]:
+                self.annotate("on_the_spot_overdue", spot, ev, spot["reason"])
+            else:
+                self.cur.execute("UPDATE anomaly_pending SET evidence = ?, reason = ? WHERE case_id = ? AND rule = ?",
+                                 (_dumps(spot["evidence"]), spot["reason"], self.case_id, "on_the_spot_overdue"))
         legal = self.event.derived.get("legal_due_at")
         if legal is not None and self.st["suspended"] is None:
             self.move("legal_limit_exceeded", legal.timestamp())
@@ -613,12 +640,6 @@ class _Case:
     def on_concluded(self) -> None:
         e, st = self.event, self.st
         self.concluded_late()
-        spot = st["timers"].get("on_the_spot_overdue")
-        if spot is not None and st["extended"] and spot["breached"]:
-            self.cur.execute(
-                "UPDATE anomalies SET reason = ? WHERE case_id = ? AND rule = 'on_the_spot_overdue' AND status = 'open'",
-                (spot["reason"] + "; an extension (延期) was approved", self.case_id),
-            )
         self.settle("on_the_spot_overdue")
         if e.derived.get("within_legal") is False:
             timer = st["timers"].get("legal_limit_exceeded")

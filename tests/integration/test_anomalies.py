@@ -145,6 +145,24 @@ def test_an_on_the_spot_item_concluded_the_next_day_is_an_anomaly(sup):
     a = found(sup.esup, "S1")["on_the_spot_overdue"]
     assert a["type"] == "time" and a["occurred_at"] == "2008-09-27T00:00:00+08:00"
     assert [(e["step"], e.get("role")) for e in a["evidence"]] == [("accepted", "accepted"), ("concluded", "after_due")]
+    # The step that showed it and the conclusion that finally came are both in the evidence.
+    sup("2008-09-27 09:40", sub("S3", item="GS-002"), st("S3", "accepted", "2008-09-26T10:00:00+08:00"),
+        st("S3", "undertaken", "2008-09-27T09:00:00+08:00"),
+        st("S3", "concluded", "2008-09-27T09:30:00+08:00", result="issued"))
+    a = found(sup.esup, "S3")["on_the_spot_overdue"]
+    assert [(e["step"], e.get("role")) for e in a["evidence"]] == [
+        ("accepted", "accepted"), ("undertaken", "after_due"), ("concluded", "settled_late")]
+
+
+def test_an_approved_extension_is_part_of_the_evidence_and_the_late_conclusion_too(sup):
+    sup("2008-09-26 10:21", sub("S1", item="GS-002"), st("S1", "accepted", "2008-09-26T10:00:00+08:00"),
+        st("S1", "extended", "2008-09-26T10:20:00+08:00", value=1, unit="working_days", reason="需现场核查"))
+    assert sweep_now(sup.esup, at("2008-09-27 00:00:01")) == 1
+    a = found(sup.esup, "S1")["on_the_spot_overdue"]
+    assert "extension" in a["reason"] and [e.get("role") for e in a["evidence"]] == ["accepted", "extended"]
+    sup("2008-09-27 10:01", st("S1", "concluded", "2008-09-27T10:00:00+08:00", result="issued"))
+    a = found(sup.esup, "S1")["on_the_spot_overdue"]
+    assert a["status"] == "open" and [e.get("role") for e in a["evidence"]] == ["accepted", "extended", "after_due"]
 
 
 def test_an_on_the_spot_item_left_open_is_raised_at_midnight_and_same_day_ones_are_not(sup):

@@ -145,3 +145,14 @@ def test_the_view_agrees_with_the_full_scan_on_the_demo(esup, clock):
     # Rebuilding the view from the log gives the same figures.
     esup.runner.rebuild(["performance"])
     assert figures(esup, group_by="center")["total"] == view
+
+
+def test_esup_demo_ends_with_the_seeds_table_from_the_view(tmp_path, monkeypatch, capsys):
+    from api.cli import main
+
+    monkeypatch.setenv("ESUP_DATA_DIR", str(tmp_path / "demo"))
+    assert main(["demo", "--cases", "150", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    table = out[out.index("the seed's table"):].splitlines()
+    assert [line.split()[0] for line in table[2:]] == ["办件量", "当场办结率", "按时办结率", "承诺提速率", "超时件", "满意率", "即办件比例"]
+    assert table[2].split()[-1] == "150" and table[4].split()[-1] == "100.0%"
