@@ -85,7 +85,7 @@ def _position(raw: str | None, what: str) -> int | None:
     if raw is None or raw.strip() == "":
         return None
     raw = raw.strip()
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise InvalidInput(f"{what} must be a log position (a non-negative integer)", code="invalid_position")
     return int(raw)
 
@@ -97,7 +97,6 @@ def install(app: FastAPI, esup: Any, deps: Any) -> None:
     if not any(isinstance(f, RedactKeys) for f in access_log.filters):
         access_log.addFilter(RedactKeys())
     feed = MonitorFeed(esup.ledger, esup.views, find_anomaly_source(esup.runner))
-    app.state.monitor_feed = feed
 
     def department_names() -> dict[str, str]:
         return {u.code: u.attrs.get("name", u.code) for u in esup.reference.units(UnitKind.DEPARTMENT)}
@@ -114,14 +113,14 @@ def install(app: FastAPI, esup: Any, deps: Any) -> None:
 
     @app.get("/api/v1/monitor/stream", tags=["monitor"], response_class=StreamingResponse,
              responses={200: {"content": {"text/event-stream": {}},
-                              "description": "server-sent events: step, warning, anomaly; id = log position"}})
+                              "description": "server-sent events: step, warning, anomaly; id = resume position"}})
     async def monitor_stream(request: Request, department: str | None = None, kind: str | None = None,
                              after: str | None = None, backlog: int = 0, key: str | None = None,
                              p: Principal = Depends(stream_principal)) -> Response:
-        """Live steps, warnings and anomalies. `?department=GS,DS`, `?kind=step,warning,anomaly`,
-        resume with the `Last-Event-ID` header or `?after=<position>`; a new screen may ask for the last
-        `?backlog=N` steps (at most 500) first. `?key=` for EventSource
-        clients that cannot send `Authorization` (see the module notes on that trade-off)."""
+        """Live steps, warnings and anomalies. `?department=GS,DS`, `?kind=step,warning,anomaly`;
+        resume with the `Last-Event-ID` header or `?after=<position>`; a new screen may ask for the
+        last `?backlog=N` steps (at most 500) first. `?key=` is for EventSource clients, which
+        cannot send `Authorization` (see the module notes on that trade-off)."""
         scope = Scope.parse(kind, department, allowed(p))
         start = _position(request.headers.get("last-event-id"), "Last-Event-ID")
         if start is None:

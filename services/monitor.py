@@ -373,8 +373,9 @@ class Summary:
                 f" WHERE closed_at >= ? AND closed_at < ?{where} GROUP BY department, d, status, on_time",
                 (first, first, hi, *params)).fetchall()
             accepted = cur.execute(
-                f"SELECT department, COUNT(*) FROM case_board WHERE accepted_at >= ? AND accepted_at < ?{where}"
-                " GROUP BY department", (lo, hi, *params)).fetchall()
+                f"SELECT department, {self._bucket('accepted_at', 86400)} AS d, COUNT(*) FROM case_board"
+                f" WHERE accepted_at >= ? AND accepted_at < ?{where} GROUP BY department, d",
+                (first, first, hi, *params)).fetchall()
             hourly_in = cur.execute(
                 f"SELECT {hour_of} AS h, COUNT(*) FROM case_board WHERE submitted_at >= ? AND submitted_at < ?{where}"
                 " GROUP BY h", (lo, lo, hi, *params)).fetchall()
@@ -419,9 +420,11 @@ class Summary:
             if d == last:
                 _count_closed(dept(department)["today"], status, on_time, n)
                 _count_closed(totals, status, on_time, n)
-        for department, n in accepted:
-            dept(department)["today"]["accepted"] += int(n)
-            totals["accepted"] += int(n)
+        for department, d, n in accepted:
+            dept(department)["period"]["accepted"] += int(n)
+            if min(int(d), last) == last:
+                dept(department)["today"]["accepted"] += int(n)
+                totals["accepted"] += int(n)
         hourly = [{"hour": h, "received": 0, "concluded": 0} for h in range(24)]
         for h, n in hourly_in:
             hourly[min(int(h), 23)]["received"] += int(n)

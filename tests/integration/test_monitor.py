@@ -249,6 +249,7 @@ def test_kind_filter_backlog_query_key_heartbeat_and_bad_input(served):
         ("/api/v1/monitor/stream?kind=gossip", officer, 422, "invalid_query"),
         ("/api/v1/monitor/stream?backlog=100000", officer, 422, "invalid_query"),
         ("/api/v1/monitor/stream", {**officer, "Last-Event-ID": "yesterday"}, 422, "invalid_position"),
+        ("/api/v1/monitor/stream?after=%C2%B2", officer, 422, "invalid_position"),
     ]:
         r = httpx.get(served.base + path, headers=headers, timeout=5)
         assert r.status_code == status and r.json()["code"] == code, (path, r.text)
@@ -303,6 +304,7 @@ def test_summary_counts_the_day_from_the_case_board(api):
     league = {d["department"]: d for d in s["departments"]}
     assert league["GS"]["rank"] == 1 and league["GS"]["name"] == "工商局" and league["GS"]["on_time_rate"] == 1.0
     assert league["GS"]["period"]["received"] == 3 and league["GS"]["today"]["received"] == 2
+    assert league["GS"]["period"]["accepted"] == league["GS"]["today"]["accepted"] == 2
     assert league["DS"]["rank"] == 2 and league["DS"]["overdue"] == 1 and league["DS"]["on_time_rate"] is None
     assert s["position"] == api.esup.runner.head()
 
