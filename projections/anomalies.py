@@ -226,9 +226,9 @@ class AnomalyView(View):
 
     def monitor_rows(self, cur: Cursor, after: int, upto: int) -> list[dict[str, Any]]:
         """Anomalies raised or changed at log positions in (after, upto], shaped for the live
-        monitor's feed (``services.monitor``). Not yet named ``stream_rows``, the name the feed
-        looks for: the feed then holds the stream back to this view's position, which only moves
-        where the runner follows the log (``esup serve``), not in tests that never start it."""
+        monitor's feed (``services.monitor``). A wall-clock sweep places its rows just after the
+        position the view had read when it ran, so a feed already there still gets them, with
+        the next record of the log."""
         rows = cur.execute(
             "SELECT case_no, rule, type, department, window_code, item_code, status, reason, occurred_at, detected_at,"
             " log_position FROM anomalies WHERE log_position > ? AND log_position <= ? ORDER BY log_position",
@@ -317,7 +317,7 @@ class AnomalyView(View):
             raise RuntimeError("AnomalyView.sweep needs a view store: bind(store) or pass one")
         with store.transaction() as cur:
             row = cur.execute("SELECT position FROM view_tracking WHERE view = ?", (self.name,)).fetchone()
-            return self._sweep(cur, now.timestamp(), int(row[0]) if row else 0, pg=store.kind == "postgres")
+            return self._sweep(cur, now.timestamp(), (int(row[0]) if row else 0) + 1, pg=store.kind == "postgres")
 
     def _sweep(self, cur: Cursor, now: float, position: int, pg: bool) -> int:
         lock = " FOR UPDATE SKIP LOCKED" if pg else ""
@@ -341,7 +341,7 @@ def raise_anomaly(
     occurred: float, detected: float, by: str, position: int, evidence: list[dict[str, Any]], details: dict[str, Any],
 ) -> None:
     """Insert the (case, rule) anomaly, or add this evidence to it (and reopen it). ``position``:
-    the log position that revealed it (for a wall-clock sweep, how far the view had read)."""
+    the log position that revealed it (for a wall-clock sweep, just after what the view had read)."""
     row = cur.execute(
         "SELECT evidence, details FROM anomalies WHERE case_id = ? AND rule = ?", (case_id, rule)
     ).fetchone()

@@ -323,3 +323,16 @@ def test_anomalies_are_placed_in_the_log_for_the_live_monitor(sup):
         assert len(fee) == 1 and fee[0]["position"] == fee_step[0] and fee[0]["department"] == "GS"
         assert fee[0]["category"] == "discretion" and fee[0]["anomaly_id"] == "C1:fee_above_standard"
         assert all(r["rule"] != "fee_above_standard" for r in view.monitor_rows(cur, fee_step[0], head))
+
+
+def test_a_wall_clock_sweep_places_its_anomalies_just_after_what_the_view_had_read(sup):
+    sup("2008-09-26 09:01", sub())
+    esup = sup.esup
+    esup.runner.catch_up()
+    read = esup.runner.position(AnomalyView.name)
+    sweep_now(esup, at("2008-10-10 00:00"))
+    view = esup.runner.view(AnomalyView.name)
+    with esup.views.transaction() as cur:
+        assert view.monitor_rows(cur, 0, read) == []
+        rows = view.monitor_rows(cur, read, read + 1)
+    assert [(r["rule"], r["position"]) for r in rows] == [("acceptance_overdue", read + 1)]
