@@ -39,8 +39,8 @@ from typing import Any, Iterable
 import orjson
 
 from domain.calendar import CHINA_TZ
-from domain.case import _EVENT_CLASS
-from projections.calendars import Calendars, epoch
+from projections.calendars import Calendars
+from projections.case_board import CaseBoard
 from projections.runner import View
 from projections.store import Cursor, ViewStore
 
@@ -123,7 +123,7 @@ class AnomalyPolicy:
         )
 
 
-CASE_TOPICS = tuple(sorted(cls.TOPIC for cls in _EVENT_CLASS.values()))
+CASE_TOPICS = CaseBoard.topics  # case steps only
 DECIDING = ("accepted", "refused", "decided", "concluded")  # steps someone must answer for
 TIMER_RULES = ("acceptance_overdue", "on_the_spot_overdue", "suspension_long", "legal_limit_exceeded")
 
@@ -132,7 +132,8 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def _iso(ts: float | None) -> str | None:
+def iso(ts: float | None) -> str | None:
+    """Epoch seconds as an ISO instant in China time."""
     return datetime.fromtimestamp(ts, CHINA_TZ).isoformat() if ts is not None else None
 
 
@@ -237,7 +238,7 @@ class AnomalyView(View):
         return [
             {"anomaly_id": f"{case_no}:{rule}", "case_no": case_no, "rule": rule, "category": type_,
              "department": dept, "window": window, "item_code": item, "status": status, "summary": reason,
-             "occurred_at": _iso(occurred), "detected_at": _iso(detected), "position": position}
+             "occurred_at": iso(occurred), "detected_at": iso(detected), "position": position}
             for case_no, rule, type_, dept, window, item, status, reason, occurred, detected, position in rows
         ]
 
@@ -331,7 +332,7 @@ class AnomalyView(View):
             raise_anomaly(
                 cur, case_id, rule, case=(case_no, dept, window, item), reason=reason, occurred=float(due),
                 detected=now, by="sweep", position=position, evidence=orjson.loads(evidence),
-                details={"due_at": _iso(float(due)), "armed_version": armed, "as_of": _iso(now)},
+                details={"due_at": iso(float(due)), "armed_version": armed, "as_of": iso(now)},
             )
         return len(rows)
 
@@ -505,7 +506,7 @@ class _Case:
         self.breached_now.add(rule)
         self.cur.execute("DELETE FROM anomaly_pending WHERE case_id = ? AND rule = ?", (self.case_id, rule))
         self.anomaly(rule, timer["reason"], [*timer["evidence"], {**self.ev, "role": "after_due"}],
-                     occurred=timer["due"], due_at=_iso(timer["due"]), armed_version=timer["armed"])
+                     occurred=timer["due"], due_at=iso(timer["due"]), armed_version=timer["armed"])
 
     def settle(self, rule: str) -> None:
         """The step this timer waited for: in time, or (already breached) late."""

@@ -57,7 +57,3 @@ class Calendars:
 def local_day(instant: datetime | None) -> str | None:
     """The instant's date in China (the service centers' zone), ISO."""
     return instant.astimezone(CHINA_TZ).date().isoformat() if instant is not None else None
-
-
-def epoch(instant: datetime | None) -> float | None:
-    return instant.timestamp() if instant is not None else None

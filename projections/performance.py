@@ -21,10 +21,12 @@ from fractions import Fraction
 from typing import Any
 
 from domain.calendar import CHINA_TZ
+from domain.catalogue import ItemVersion
 from domain.errors import CalendarUnknown
 from domain.limits import Unit
 from projections.anomalies import CASE_TOPICS
-from projections.calendars import Calendars, epoch, local_day
+from projections.calendars import Calendars, local_day
+from projections.case_board import epoch
 from projections.runner import View
 from projections.store import Cursor
 
@@ -185,9 +187,7 @@ class PerformanceView(View):
 
 
 def _terms(terms: dict[str, Any]) -> tuple[Any, ...]:
-    legal, promised = terms["legal_limit"], terms["promised_limit"]
-    speed = None
-    if legal["unit"] == promised["unit"] and legal["value"]:
-        speed = (legal["value"] - promised["value"]) / legal["value"]
-    return (terms.get("version"), int(bool(terms["on_the_spot"])), legal["value"], legal["unit"], promised["value"],
-            promised["unit"], speed)
+    v = ItemVersion.from_dict(terms)
+    speed = v.speed_up
+    return (v.version, int(v.on_the_spot), v.legal_limit.value, v.legal_limit.unit.value, v.promised_limit.value,
+            v.promised_limit.unit.value, float(speed) if speed is not None else None)

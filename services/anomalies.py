@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import orjson
 
 from domain.calendar import CHINA_TZ
 from domain.errors import InvalidInput
-from projections.anomalies import RULES, TYPES, AnomalyView, rule_for
+from domain.steps import parse_instant
+from projections.anomalies import RULES, TYPES, AnomalyView, iso, rule_for
 
 LABEL_TO_TYPE = {label: code for code, label in TYPES.items()} | {"风险": "risk"}
 
@@ -29,16 +30,13 @@ def parse_bound(raw: str | None, what: str, end: bool) -> float | None:
     """A date (the whole local day: from its start, or to its end) or an instant with an offset."""
     if not raw:
         return None
-    try:
-        if len(raw) == 10:
+    if len(raw) == 10:
+        try:
             d = date.fromisoformat(raw) + (timedelta(days=1) if end else timedelta(0))
-            return datetime.combine(d, time(0), CHINA_TZ).timestamp() - (1e-6 if end else 0)
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(f"{what} must be a date (YYYY-MM-DD) or an ISO 8601 instant", code="invalid_field") from None
-    if value.tzinfo is None:
-        raise InvalidInput(f"{what} has no UTC offset (e.g. +08:00)", code="naive_timestamp")
-    return value.timestamp()
+        except ValueError:
+            raise InvalidInput(f"{what} must be a date (YYYY-MM-DD) or an ISO 8601 instant", code="invalid_field") from None
+        return datetime.combine(d, time(0), CHINA_TZ).timestamp() - (1e-6 if end else 0)
+    return parse_instant(raw, what).timestamp()
 
 
 @dataclass
@@ -52,10 +50,6 @@ class AnomalyFilter:
     occurred_to: float | None = None
     limit: int = 100
     offset: int = 0
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).astimezone(CHINA_TZ).isoformat()
 
 
 COLUMNS = ("case_no", "rule", "type", "reason", "status", "department", "window_code", "item_code", "occurred_at",
@@ -94,7 +88,7 @@ def list_anomalies(esup: Any, f: AnomalyFilter) -> dict[str, Any]:
             "case_no": r["case_no"], "type": r["type"], "type_label": TYPES.get(r["type"], r["type"]),
             "rule": r["rule"], "rule_label": rule.label, "reason": r["reason"], "status": r["status"],
             "department": r["department"], "window": r["window_code"], "item_code": r["item_code"],
-            "occurred_at": _iso(r["occurred_at"]), "detected_at": _iso(r["detected_at"]), "detected_by": r["detected_by"],
+            "occurred_at": iso(r["occurred_at"]), "detected_at": iso(r["detected_at"]), "detected_by": r["detected_by"],
             "evidence": orjson.loads(r["evidence"]), "details": orjson.loads(r["details"]),
         })
     return {"total": sum(counts.values()), "counts": {k: int(v) for k, v in counts.items()}, "anomalies": out}

@@ -37,6 +37,7 @@ from typing import Any, Iterable
 from domain.calendar import CHINA_TZ
 from domain.errors import InvalidInput
 from domain.organisation import UnitKind
+from domain.steps import parse_instant
 
 GROUPS = ("center", "hall", "department", "window", "staff", "item", "day")
 ALL_DAYS = ("0001-01-01", "9999-12-31")
@@ -113,17 +114,14 @@ def parse_scores(raw: str) -> tuple[int, ...]:
 
 def parse_day(raw: str | None, what: str) -> str | None:
     """A local date (YYYY-MM-DD) or an instant with an offset (its date in China)."""
-    if raw is None or raw == "":
+    if not raw:
         return None
-    try:
-        if len(raw) == 10:
+    if len(raw) == 10:
+        try:
             return date.fromisoformat(raw).isoformat()
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(f"{what} must be a date (YYYY-MM-DD) or an ISO 8601 instant", code="invalid_field") from None
-    if value.tzinfo is None:
-        raise InvalidInput(f"{what} has no UTC offset (e.g. +08:00)", code="naive_timestamp")
-    return value.astimezone(CHINA_TZ).date().isoformat()
+        except ValueError:
+            raise InvalidInput(f"{what} must be a date (YYYY-MM-DD) or an ISO 8601 instant", code="invalid_field") from None
+    return parse_instant(raw, what).astimezone(CHINA_TZ).date().isoformat()
 
 
 def _pct(part: float, whole: float) -> float | None:
