@@ -19,6 +19,7 @@ class Settings:
     late_entry_hours: float = 24.0
     max_batch: int = 1000
     max_body_bytes: int = 8 * 1024 * 1024
+    anomaly_sweep_seconds: float = 60.0
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -40,6 +41,8 @@ class Settings:
             s.pii_key = base64.b64decode(env["ESUP_PII_KEY"])
         if env.get("ESUP_LATE_ENTRY_HOURS"):
             s.late_entry_hours = float(env["ESUP_LATE_ENTRY_HOURS"])
+        if env.get("ESUP_ANOMALY_SWEEP_SECONDS"):
+            s.anomaly_sweep_seconds = float(env["ESUP_ANOMALY_SWEEP_SECONDS"])
         if env.get("ESUP_MAX_BATCH"):
             s.max_batch = int(env["ESUP_MAX_BATCH"])
         return s

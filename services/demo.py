@@ -185,10 +185,23 @@ def ingest_demo(esup: Any, clock: ManualClock, cases: int, seed: int = 2008, bat
     clock.set(datetime(2008, 1, 1, 8, 0, tzinfo=CHINA_TZ))
     figures = build_district(esup, rng)
     steps = list(case_steps(esup, cases, rng))
-    for i in range(0, len(steps), batch):
-        chunk = steps[i:i + batch]
+    for chunk in arrival_batches(steps, batch):
         clock.set(chunk[-1][0])  # a batch is recorded when its last step arrives
         esup.ingest.report([body for _, body in chunk])
         if progress:
             progress(len(chunk))
     return figures, len(steps)
+
+
+def arrival_batches(steps: list[tuple[datetime, dict[str, Any]]], size: int,
+                    window: timedelta = timedelta(minutes=10)) -> Iterator[list[tuple[datetime, dict[str, Any]]]]:
+    """Group steps as a source would send them: at most ``size`` steps arriving within ``window``,
+    so a step is recorded minutes (not days) after it arrived and only real late entries are flagged."""
+    chunk: list[tuple[datetime, dict[str, Any]]] = []
+    for item in steps:
+        if chunk and (len(chunk) >= size or item[0] - chunk[0][0] > window):
+            yield chunk
+            chunk = []
+        chunk.append(item)
+    if chunk:
+        yield chunk

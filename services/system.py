@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from domain.case import IngestPolicy
 from domain.clock import Clock
 from infra.pii import Sealer
-from projections.registry import all_views
+from projections.registry import all_views, bind_supervision_views
 from projections.runner import ProjectionRunner
 from projections.store import ViewStore, open_view_store
 from infra.settings import Settings
@@ -59,6 +61,7 @@ class Esup:
             settings, ledger, reference_app, access_app, reference, ingest, CaseQueries(ledger),
             AccessService(access_app, reference, clock), sealer, clock, views, runner,
         )
+        bind_supervision_views(system)  # anomalies and performance use the published calendars and office hours
         planner = WarningPlanner(reference, reference_app, policy_book_from_env())
         runner.view("warning_thresholds").bind(planner)  # type: ignore[attr-defined]
         system.warnings = WarningService(ledger, reference, planner, views, runner, clock)
@@ -69,8 +72,26 @@ class Esup:
         self.runner.start()
         if self.warnings is not None:
             self.warnings.scheduler.start()  # wakes at the next warning threshold
+        # Time-based anomalies (e.g. not accepted within 5 working days) must appear even when
+        # nothing at all is recorded: sweep them on a timer too.
+        self._sweeper_stop = threading.Event()
+        self._sweeper = threading.Thread(target=self._sweep_anomalies, name="esup-anomaly-sweep", daemon=True)
+        self._sweeper.start()
+
+    def _sweep_anomalies(self) -> None:
+        from projections.anomalies import sweep_now
+
+        while not self._sweeper_stop.wait(self.settings.anomaly_sweep_seconds):
+            try:
+                sweep_now(self)
+            except Exception:  # keep sweeping; the next round retries
+                logging.getLogger("esup").exception("anomaly sweep failed")
 
     def close(self) -> None:
+        sweeper = getattr(self, "_sweeper", None)
+        if sweeper is not None:
+            self._sweeper_stop.set()
+            sweeper.join(10)
         if self.warnings is not None:
             self.warnings.scheduler.stop()
         self.runner.stop()  # join followers before closing stores (SQLite must not close under a reader)
