@@ -564,5 +564,3 @@ def replay(events: list[Case.Event]) -> Case | None:
             case.version = e.originator_version
             case.modified_on = e.timestamp
     return case
-
-_EVENT_CLASS = EVENT_CLASSES  # older name, still imported by some views
