@@ -93,7 +93,9 @@
   const STATUS = {
     zh: { submitted: '已收件', supplement_requested: '补正中', supplemented: '已补正', accepted: '已受理', undertaken: '承办中',
       reviewed: '审核中', decided: '已决定', concluded: '已办结', refused: '不予受理', withdrawn: '已撤件' },
-    en: {},
+    en: { supplement_requested: 'awaiting supplement', supplemented: 'supplemented', undertaken: 'undertaken',
+      reviewed: 'reviewed', decided: 'decided', concluded: 'concluded', refused: 'refused', withdrawn: 'withdrawn',
+      submitted: 'received', accepted: 'accepted' },
   };
   const LEVELS = { zh: { yellow: '黄牌', red: '红牌', severe: '严重超期' }, en: { yellow: 'Yellow', red: 'Red', severe: 'Severe' } };
   const FLAGS = {
@@ -103,7 +105,13 @@
       bulk_entry: '集中录入', missing_actor: '未登记经办人', concluded_past_promise: '超承诺时限办结',
       acceptance_overdue: '超期未受理', on_the_spot_overdue: '即办件未当场办结', legal_limit_exceeded: '超法定时限',
       suspension_frequent: '频繁特别程序', suspension_long: '特别程序过长', cleared: '已澄清' },
-    en: {},
+    en: { late_entry: 'late entry', time_backwards: 'time backwards', skipped_step: 'skipped step',
+      out_of_order: 'out of order', fee_above_standard: 'fee above standard', fee_on_free_item: 'fee on a free item',
+      no_reason: 'refused without reason', item_not_in_force: 'item not in force', department_mismatch: 'other department',
+      concluded_while_suspended: 'concluded while suspended', bulk_entry: 'bulk entry', missing_actor: 'no staff named',
+      concluded_past_promise: 'concluded late', acceptance_overdue: 'not accepted in time',
+      on_the_spot_overdue: 'on-the-spot item not done', legal_limit_exceeded: 'past the legal limit',
+      suspension_frequent: 'frequent suspensions', suspension_long: 'long suspension', cleared: 'cleared' },
   };
   const RESULTS = { zh: { issued: '出证', returned: '退回', voided: '作废', forwarded: '转报', supplement_timeout: '补正超时驳回',
     completed: '办结' }, en: {} };
