@@ -50,8 +50,14 @@ class ViewStore:
         raise NotImplementedError
         yield
 
-    def position(self, view: str) -> int:
+    @contextmanager
+    def read(self) -> Iterator[Cursor]:
+        """A consistent read-only snapshot that never waits for, or holds up, writers."""
         with self.transaction() as cur:
+            yield cur
+
+    def position(self, view: str) -> int:
+        with self.read() as cur:
             row = cur.execute("SELECT position FROM view_tracking WHERE view = ?", (view,)).fetchone()
         return int(row[0]) if row else 0
 
@@ -94,6 +100,17 @@ class SQLiteViewStore(ViewStore):
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[Cursor]:
+        # A deferred transaction reads a WAL snapshot without the writer lock (BEGIN IMMEDIATE
+        # and the process lock would make every screen's poll queue behind the projections).
+        conn = self._conn()
+        conn.execute("BEGIN")
+        try:
+            yield Cursor(conn.cursor(), pg=False)
+        finally:
             conn.execute("COMMIT")
 
     def close(self) -> None:

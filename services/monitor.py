@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import threading
 import time as _time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
@@ -23,7 +22,6 @@ from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 from domain.case import EVENT_CLASSES
 from domain.errors import InvalidInput
 from domain.warning import WARNING_TOPICS
-from projections.store import Cursor
 from services.ingest import Forbidden
 
 STEP_TOPICS = frozenset(cls.TOPIC for cls in EVENT_CLASSES.values())
@@ -46,22 +44,9 @@ def _json_value(value: Any) -> Any:
     return str(value)
 
 
-@contextmanager
-def reading(store: Any) -> Iterator[Cursor]:
-    """A read-only snapshot of the view store. On SQLite, ``transaction()`` takes the writer lock
-    (BEGIN IMMEDIATE and the store's process lock), which would make every screen's poll wait
-    for, and hold up, the projection runner; a deferred transaction on the thread's connection
-    reads a consistent WAL snapshot without either. PostgreSQL transactions never block writers."""
-    if getattr(store, "kind", None) != "sqlite":
-        with store.transaction() as cur:
-            yield cur
-        return
-    conn = store._conn()
-    conn.execute("BEGIN")
-    try:
-        yield Cursor(conn.cursor(), pg=False)
-    finally:
-        conn.execute("COMMIT")
+def reading(store: Any):
+    """A read-only snapshot of the view store (``ViewStore.read``: no writer lock on SQLite)."""
+    return store.read()
 
 
 def view_position(store: Any, view: str) -> int:
