@@ -13,6 +13,7 @@ from domain.clock import Clock
 from domain.errors import DomainError, InvalidInput
 from domain.organisation import UnitKind
 from services.apps import Access
+from services.logs import notifications_after
 from services.ingest import Principal
 from services.reference import ReferenceService
 
@@ -82,12 +83,8 @@ class AccessService:
 
     def list(self) -> list[dict]:
         out = []
-        start = 0
-        while True:
-            batch = self.app.recorder.select_notifications(start=start, limit=500, topics=[ApiKey.Issued.TOPIC], inclusive_of_start=False)
-            if not batch:
-                return out
-            for n in batch:
-                key: ApiKey = self.app.repository.get(n.originator_id)
-                out.append({"id": key.public_id, "role": key.role.value, "departments": key.departments, "label": key.label, "revoked": key.revoked})
-            start = batch[-1].id
+        for n in notifications_after(self.app.recorder, 0, [ApiKey.Issued.TOPIC]):
+            key: ApiKey = self.app.repository.get(n.originator_id)
+            out.append({"id": key.public_id, "role": key.role.value, "departments": key.departments,
+                        "label": key.label, "revoked": key.revoked})
+        return out

@@ -23,6 +23,7 @@ from domain.organisation import UnitKind
 from domain.steps import Step, StepReport
 from infra.pii import Sealer
 from services.apps import Ledger
+from services.logs import notifications_after
 from services.reference import ReferenceService
 
 
@@ -276,14 +277,8 @@ class IngestService:
     def refusal_counts(self) -> dict[str, dict[str, int]]:
         """Refusals per source and code, from the ledger's log (refusals are few)."""
         counts: dict[str, dict[str, int]] = {}
-        start = 0
-        topic = Refusal.Recorded.TOPIC
-        while True:
-            batch = self.ledger.recorder.select_notifications(start=start, limit=1000, topics=[topic], inclusive_of_start=False)
-            if not batch:
-                return counts
-            for n in batch:
-                e = self.ledger.mapper.to_domain_event(n)
-                by_code = counts.setdefault(e.source, {})
-                by_code[e.code] = by_code.get(e.code, 0) + 1
-            start = batch[-1].id
+        for n in notifications_after(self.ledger.recorder, 0, [Refusal.Recorded.TOPIC]):
+            e = self.ledger.mapper.to_domain_event(n)
+            by_code = counts.setdefault(e.source, {})
+            by_code[e.code] = by_code.get(e.code, 0) + 1
+        return counts

@@ -20,6 +20,7 @@ from domain.organisation import OrgUnit, UnitKind, parse_unit, unit_id
 from domain.schedule import PublishedYear, schedule_id
 from infra.calendar_source import schedules_from_chinesecalendar
 from services.apps import Reference
+from services.logs import notifications_after
 
 
 class ReferenceService:
@@ -44,13 +45,8 @@ class ReferenceService:
             if head == self._position:
                 return
             start = 0 if self._position in (None, -1) else self._position
-            while True:
-                batch = self.app.recorder.select_notifications(start=start, limit=1000, inclusive_of_start=False)
-                if not batch:
-                    break
-                for n in batch:
-                    self._load(n.originator_id, n.topic)
-                start = batch[-1].id
+            for n in notifications_after(self.app.recorder, start):
+                self._load(n.originator_id, n.topic)
             self._position = head
             self._calendars = {}
 

@@ -31,6 +31,7 @@ from projections.runner import ProjectionRunner
 from projections.store import ViewStore
 from projections.warnings import BOARD_VIEW, CASE_COLUMNS, THRESHOLDS_VIEW, WarningThresholds, board
 from services.ingest import Forbidden, Principal
+from services.logs import notifications_after
 from services.reference import ReferenceService
 from services.warning_scheduler import WarningScheduler
 
@@ -67,15 +68,9 @@ class WarningPlanner:
             if head == self._position:
                 return
             start = 0 if self._position in (None, -1) else self._position
-            while True:
-                batch = self.app.recorder.select_notifications(start=start, limit=1000, topics=list(POLICY_TOPICS),
-                                                               inclusive_of_start=False)
-                if not batch:
-                    break
-                for n in batch:
-                    agg: PolicyOverride = self.app.repository.get(n.originator_id)
-                    self._overrides[(agg.scope, agg.code)] = agg.policy
-                start = batch[-1].id
+            for n in notifications_after(self.app.recorder, start, POLICY_TOPICS):
+                agg: PolicyOverride = self.app.repository.get(n.originator_id)
+                self._overrides[(agg.scope, agg.code)] = agg.policy
             book = self.env_book
             for (scope, code), partial in sorted(self._overrides.items()):
                 base = book.centers.get(code, {}) if scope == "center" else book.items.get(code, {})
