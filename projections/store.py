@@ -136,7 +136,9 @@ class PostgresViewStore(ViewStore):
 
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:
-        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as raw:
+        # Pipeline mode: writes go out without waiting for each answer (a view's batch is mostly
+        # INSERT/UPDATE/DELETE); a fetch still waits for its own result. Over TCP, see pgserver.
+        with self.pool.connection() as conn, conn.pipeline(), conn.transaction(), conn.cursor() as raw:
             yield Cursor(raw, pg=True)
 
     def close(self) -> None:
