@@ -128,25 +128,22 @@ def cmd_case(args: argparse.Namespace) -> int:
 
     esup = _open(args)
     if args.as_of:
-        case = esup.cases.as_of(args.case_no, parse_instant(args.as_of, "--as-of"), args.by)
-        last = case.version
+        instant = parse_instant(args.as_of, "--as-of")
+        case = esup.cases.as_of(args.case_no, instant, args.by)
+        events = esup.cases.events_as_of(args.case_no, instant, args.by)
     else:
         case = esup.cases.current(args.case_no)
-        last = None
+        events = esup.cases.events(args.case_no)
     print(f"case {case.case_no}  item {case.item_code}  status {case.status}  version {case.version}")
     print(f"  accepted {case.accepted_at}  promised due {case.promised_due_at}  legal due {case.legal_due_at}")
     if case.concluded_at:
         print(f"  concluded {case.concluded_at}  on time: {case.on_time}")
-    for e in esup.cases.events(args.case_no):
-        if args.as_of and ((args.by == "recorded" and e.timestamp > parse_instant(args.as_of)) or
-                           (args.by == "occurred" and e.occurred_at > parse_instant(args.as_of))):
-            continue
+    for e in events:
         flags = ", ".join(f["code"] for f in e.flags)
         print(f"  v{e.originator_version:<3} {e.STEP.value:<21} occurred {e.occurred_at.isoformat()}  "
               f"recorded {e.timestamp.isoformat()}  {e.hash[:12]}" + (f"  ⚑ {flags}" if flags else ""))
     verdict = esup.cases.verify(args.case_no)
     print(f"  hash chain: {'verified' if verdict['verified'] else 'BROKEN at v' + str(verdict['first_bad_version'])}")
-    _ = last
     return 0
 
 

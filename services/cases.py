@@ -31,17 +31,18 @@ class CaseQueries:
     def as_of(self, case_no: str, instant: datetime, by: str = "recorded") -> Case:
         """The case as the system knew it at ``instant`` (``recorded``), or as things had
         happened by then according to the sources (``occurred``, business time)."""
-        if by not in ("recorded", "occurred"):
-            raise InvalidInput("by must be recorded or occurred", code="invalid_query")
-        events = self.events(case_no)
-        if by == "recorded":
-            chosen = [e for e in events if e.timestamp <= instant]
-        else:
-            chosen = [e for e in events if e.occurred_at <= instant]
-        case = replay(chosen)
+        case = replay(self.events_as_of(case_no, instant, by))
         if case is None:
             raise NotFound(f"case {case_no} did not exist yet at {instant.isoformat()}", code="not_yet")
         return case
+
+    def events_as_of(self, case_no: str, instant: datetime, by: str = "recorded") -> list[Case.Event]:
+        """The case's events recorded (``recorded``) or happened (``occurred``) by ``instant``."""
+        if by not in ("recorded", "occurred"):
+            raise InvalidInput("by must be recorded or occurred", code="invalid_query")
+        if by == "recorded":
+            return [e for e in self.events(case_no) if e.timestamp <= instant]
+        return [e for e in self.events(case_no) if e.occurred_at <= instant]
 
     def verify(self, case_no: str) -> dict[str, Any]:
         events = self.events(case_no)
