@@ -2,6 +2,11 @@
 (纠错 explanation), escalated by an officer (督办, with its own deadline), closed. Every act is an
 event in the ledger.
 
+A warning issued on what the ledger knew is **withdrawn** (撤销) by the system when a step keyed
+in later shows its threshold was never reached: the case was concluded, refused, withdrawn or
+suspended, by business time, no later than the threshold instant. The withdrawal carries that
+step as evidence; the card leaves the open board and stays in the warning's history.
+
 The id is derived from the case number and the rule (``yellow``, ``red``, ``severe`` or
 ``step:<name>``), so a case gets each warning once however often the scheduler looks: a second
 issue of the same warning collides in the store.
@@ -20,12 +25,20 @@ from eventsourcing.domain import Aggregate
 from domain.catalogue import NAMESPACE
 from domain.errors import Conflict, InvalidInput
 
-STATUSES = ("issued", "answered", "escalated", "closed")
+STATUSES = ("issued", "answered", "escalated", "closed", "withdrawn")
 OPEN_STATUSES = ("issued", "answered", "escalated")
 
 
-def warning_id(case_no: str, rule: str) -> UUID:
-    return uuid5(NAMESPACE, f"warning:{case_no}:{rule}")
+def warning_id(case_no: str, rule: str, generation: int = 0) -> UUID:
+    """Generation 0 is a case's first card for the rule; a card withdrawn (say, a suspension keyed
+    in late stopped the clock before its threshold) lets the rule be earned again, as the next."""
+    return uuid5(NAMESPACE, f"warning:{case_no}:{rule}" + (f":{generation}" if generation else ""))
+
+
+def reached(threshold_at: datetime, clock_stopped_at: datetime) -> bool:
+    """A threshold is reached only if the case's clock was still running after it: a conclusion
+    exactly at the promised deadline is on time, so it earns no red card."""
+    return clock_stopped_at > threshold_at
 
 
 def _text(raw: object, what: str, limit: int = 2000, required: bool = True) -> str | None:
@@ -40,6 +53,10 @@ def _text(raw: object, what: str, limit: int = 2000, required: bool = True) -> s
 
 class WarningClosed(Conflict):
     code = "warning_closed"
+
+
+class WarningWithdrawn(Conflict):
+    code = "warning_withdrawn"
 
 
 class CaseWarning(Aggregate):
@@ -62,6 +79,7 @@ class CaseWarning(Aggregate):
         promised_due_at: datetime | None
         legal_due_at: datetime | None
         basis: str  # the rule in words, e.g. "80% of the promised 5 working_days used"
+        generation: int = 0
 
     Created = Issued  # so the library does not define an untopicked Created
 
@@ -94,9 +112,23 @@ class CaseWarning(Aggregate):
             w.closed_at = self.timestamp
             w.close_note = self.note
 
+    class Withdrawn(Event):
+        """The threshold was never reached: ``evidence`` is the step that shows it."""
+
+        TOPIC = "esup.warning:CaseWarning.Withdrawn"
+        case_id: str
+        rule: str
+        reason: str
+        evidence: dict[str, Any]
+
+        def apply(self, w: CaseWarning) -> None:
+            w.status = "withdrawn"
+            w.withdrawn_at = self.timestamp
+            w.withdrawal = {"reason": self.reason, "evidence": dict(self.evidence)}
+
     def __init__(self, case_no: str, case_id: str, case_version: int, department: str, item_code: str, level: str,
                  rule: str, threshold_at: datetime, promised_due_at: datetime | None, legal_due_at: datetime | None,
-                 basis: str, by: dict[str, Any]) -> None:
+                 basis: str, by: dict[str, Any], generation: int = 0) -> None:
         self.case_no = case_no
         self.case_id = case_id
         self.department = department
@@ -115,10 +147,13 @@ class CaseWarning(Aggregate):
         self.escalations = 0
         self.closed_at: datetime | None = None
         self.close_note: str | None = None
+        self.generation = generation
+        self.withdrawn_at: datetime | None = None
+        self.withdrawal: dict[str, Any] | None = None
 
     @staticmethod
-    def create_id(case_no: str, rule: str, **_: Any) -> UUID:
-        return warning_id(case_no, rule)
+    def create_id(case_no: str, rule: str, generation: int = 0, **_: Any) -> UUID:
+        return warning_id(case_no, rule, generation)
 
     @property
     def issued_at(self) -> datetime:
@@ -129,16 +164,26 @@ class CaseWarning(Aggregate):
     @classmethod
     def issue(cls, *, case_no: str, case_id: str, case_version: int, department: str, item_code: str, level: str,
               rule: str, threshold_at: datetime, promised_due_at: datetime | None, legal_due_at: datetime | None,
-              basis: str, at: datetime) -> CaseWarning:
+              basis: str, at: datetime, generation: int = 0) -> CaseWarning:
         return cls._create(
             cls.Issued, case_no=case_no, case_id=case_id, case_version=case_version, department=department,
             item_code=item_code, level=level, rule=rule, threshold_at=threshold_at, promised_due_at=promised_due_at,
-            legal_due_at=legal_due_at, basis=basis, by={"role": "system"}, timestamp=at,
+            legal_due_at=legal_due_at, basis=basis, by={"role": "system"}, timestamp=at, generation=generation,
         )
 
     def _open(self) -> None:
         if self.status == "closed":
             raise WarningClosed(f"warning {self.id} was closed at {self.closed_at.isoformat() if self.closed_at else '?'}")
+        if self.status == "withdrawn":
+            raise WarningWithdrawn(f"warning {self.id} was withdrawn: its threshold was never reached")
+
+    def withdraw(self, reason: str, evidence: dict[str, Any], at: datetime) -> bool:
+        """Withdraw an open card; a closed or withdrawn one is left as it is (returns False)."""
+        if self.status in ("closed", "withdrawn"):
+            return False
+        self.trigger_event(self.Withdrawn, case_id=self.case_id, rule=self.rule, reason=reason, evidence=evidence,
+                           by={"role": "system"}, timestamp=at)
+        return True
 
     def answer(self, explanation: object, by: dict[str, Any], at: datetime) -> None:
         self._open()
@@ -174,11 +219,14 @@ class CaseWarning(Aggregate):
             "escalated_at": self.escalated_at,
             "escalation_due_at": self.escalation_due_at,
             "closed_at": self.closed_at,
+            "withdrawn_at": self.withdrawn_at,
+            "withdrawal": self.withdrawal,
         }
 
 
 WARNING_TOPICS = (
     CaseWarning.Issued.TOPIC, CaseWarning.Answered.TOPIC, CaseWarning.Escalated.TOPIC, CaseWarning.Closed.TOPIC,
+    CaseWarning.Withdrawn.TOPIC,
 )
 
 

@@ -61,9 +61,11 @@ class Settings:
         if self.postgres:
             env.update({"PERSISTENCE_MODULE": "eventsourcing.postgres", **self.postgres})
             env.setdefault("POSTGRES_POOL_SIZE", "4")
+            env.setdefault("APPLICATION_RECORDER_TOPIC", "infra.recorders:GuardedPostgresRecorder")
         else:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             env.update({"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(self.data_dir / f"{name}.sqlite")})
+            env.setdefault("APPLICATION_RECORDER_TOPIC", "infra.recorders:GuardedSQLiteRecorder")
         return env
 
     def resolve_pii_key(self) -> bytes:

@@ -39,6 +39,7 @@ from typing import Any, Iterable
 import orjson
 
 from domain.calendar import CHINA_TZ
+from domain.warning import CaseWarning
 from projections.calendars import Calendars
 from projections.case_board import CaseBoard
 from projections.runner import View
@@ -82,6 +83,8 @@ RULES: dict[str, Rule] = {r.id: r for r in [
     Rule("bulk_entry", "risk", "集中录入 (体外循环)", "many steps of a case keyed in together, though they span days"),
     Rule("suspension_frequent", "risk", "频繁启动特别程序", "special procedures started again and again on one case"),
     Rule("suspension_long", "risk", "特别程序时间过长", "a special procedure open for too long"),
+    Rule("warning_withdrawn", "risk", "补录撤销预警 (疑似倒签)",
+         "a step keyed in after a warning was issued, dated before its threshold, withdrew the warning"),
 ]}
 UNKNOWN_FLAG_TYPE = "procedure"  # a flag the domain adds later, before it is classified here
 
@@ -159,7 +162,7 @@ class _Memory:
 
 class AnomalyView(View):
     name = "anomalies"
-    topics = CASE_TOPICS
+    topics = CASE_TOPICS + (CaseWarning.Withdrawn.TOPIC,)
     tables = ("anomalies", "anomaly_cases", "anomaly_pending", "anomaly_clock")
 
     def __init__(self, policy: AnomalyPolicy | None = None, calendars: Calendars | None = None) -> None:
@@ -245,6 +248,9 @@ class AnomalyView(View):
     # -- processing -----------------------------------------------------------------------
 
     def process(self, cur: Cursor, event: Any, notification_id: int) -> None:
+        if isinstance(event, CaseWarning.Withdrawn):
+            self._card_withdrawn(cur, event, notification_id)
+            return
         if not hasattr(event, "STEP"):
             return
         self._tick(cur, event.timestamp.timestamp(), notification_id)
@@ -270,6 +276,31 @@ class AnomalyView(View):
             cur.execute("INSERT INTO anomaly_cases (case_id, state) VALUES (?, ?)", (case_id, _dumps(st)))
         else:
             cur.execute("UPDATE anomaly_cases SET state = ? WHERE case_id = ?", (_dumps(st), case_id))
+
+    @staticmethod
+    def _card_withdrawn(cur: Cursor, event: Any, notification_id: int) -> None:
+        """Backdating a step to escape a card is seen, not rewarded: the step that withdrew the
+        card is an anomaly naming the card (one row per case; each card adds its evidence)."""
+        row = cur.execute("SELECT state FROM anomaly_cases WHERE case_id = ?", (event.case_id,)).fetchone()
+        if row is None:
+            return
+        st = orjson.loads(row[0])
+        ev = event.evidence
+        evidence = [{
+            "version": ev.get("version"), "step": ev.get("step"), "source_event_id": ev.get("source_event_id"),
+            "occurred_at": ev.get("occurred_at"), "recorded_at": ev.get("recorded_at"),
+            "role": "withdrew", "detail": str(event.originator_id), "warning_id": str(event.originator_id),
+            "level": ev.get("level"), "threshold_at": ev.get("threshold_at"),
+        }]
+        recorded = datetime.fromisoformat(ev["recorded_at"]).timestamp() if ev.get("recorded_at") else event.timestamp.timestamp()
+        occurred = datetime.fromisoformat(ev["occurred_at"]).timestamp() if ev.get("occurred_at") else recorded
+        lag_days = (recorded - occurred) / 86400
+        raise_anomaly(
+            cur, event.case_id, "warning_withdrawn", case=(st["case_no"], st["department"], st["window"], st["item_code"]),
+            reason=f"补录{ev.get('step')}（滞后 {lag_days:.0f} 天）使已发出的预警撤销", occurred=occurred,
+            detected=event.timestamp.timestamp(), by="event", position=notification_id, evidence=evidence,
+            details={"warnings": [str(event.originator_id)]},
+        )
 
     # -- the clocks -----------------------------------------------------------------------
 
@@ -363,7 +394,11 @@ def raise_anomaly(
     if "armed_version" in details:
         old_details.setdefault("breaches", []).append(details["armed_version"])
     for k, v in details.items():
-        if k not in ("armed_version",):
+        if k in ("armed_version",):
+            continue
+        if isinstance(v, list) and isinstance(old_details.get(k), list):  # e.g. every card withdrawn
+            old_details[k] = old_details[k] + [x for x in v if x not in old_details[k]]
+        else:
             old_details[k] = v
     cur.execute(
         "UPDATE anomalies SET evidence = ?, details = ?, status = 'open', log_position = ? WHERE case_id = ? AND rule = ?",

@@ -26,6 +26,7 @@ class View:
     """A read model: owns its tables; ``process`` runs inside the batch's transaction."""
 
     name = "view"
+    version = 1  # of its tables' shape: a different stored version drops them and replays the log
     topics: tuple[str, ...] = ()  # the event topics it needs; empty means all
     tables: tuple[str, ...] = ()
 
@@ -53,7 +54,19 @@ class ProjectionRunner:
         self.lock = threading.Lock()  # one catch-up at a time per process
         self.listeners: list[Callable[[str, int], None]] = []  # told (view, position) after each commit
         with store.transaction() as cur:
+            cur.execute("CREATE TABLE IF NOT EXISTS view_schema (view TEXT PRIMARY KEY, version INTEGER NOT NULL)")
             for v in views:
+                found = cur.execute("SELECT version FROM view_schema WHERE view = ?", (v.name,)).fetchone()
+                if found is None or found[0] != v.version:
+                    if found is not None or store.position(v.name, cur) > 0:
+                        # Tables of another shape: drop them; the view replays the log from the start.
+                        log.warning("view %s: tables of version %s, code of version %s: replaying the log",
+                                    v.name, found[0] if found else "1", v.version)
+                        for table in v.tables:
+                            cur.execute(f"DROP TABLE IF EXISTS {table}")
+                        store.set_position(cur, v.name, 0)
+                    cur.execute("DELETE FROM view_schema WHERE view = ?", (v.name,))
+                    cur.execute("INSERT INTO view_schema (view, version) VALUES (?, ?)", (v.name, v.version))
                 v.create(cur)
 
     def view(self, name: str) -> View:

@@ -56,15 +56,28 @@ class ViewStore:
         with self.transaction() as cur:
             yield cur
 
-    def position(self, view: str) -> int:
+    def position(self, view: str, cur: Cursor | None = None) -> int:
+        if cur is not None:
+            row = cur.execute("SELECT position FROM view_tracking WHERE view = ?", (view,)).fetchone()
+            return int(row[0]) if row else 0
         with self.read() as cur:
             row = cur.execute("SELECT position FROM view_tracking WHERE view = ?", (view,)).fetchone()
         return int(row[0]) if row else 0
 
     @staticmethod
+    def lock_position(cur: Cursor, view: str) -> int:
+        """The view's position, read inside a writing transaction and held until it ends (on
+        PostgreSQL a row lock; SQLite's write transaction already excludes other writers), so
+        two processes never apply the same notifications, and a rebuild's switch-over waits."""
+        row = cur.execute("SELECT position FROM view_tracking WHERE view = ?" + (" FOR UPDATE" if cur._pg else ""),
+                          (view,)).fetchone()
+        return int(row[0]) if row else 0
+
+    @staticmethod
     def set_position(cur: Cursor, view: str, position: int) -> None:
-        cur.execute("DELETE FROM view_tracking WHERE view = ?", (view,))
-        cur.execute("INSERT INTO view_tracking (view, position) VALUES (?, ?)", (view, position))
+        # An upsert keeps the row (a DELETE and INSERT would let a waiting FOR UPDATE miss it).
+        cur.execute("INSERT INTO view_tracking (view, position) VALUES (?, ?)"
+                    " ON CONFLICT (view) DO UPDATE SET position = excluded.position", (view, position))
 
     def close(self) -> None:  # pragma: no cover - interface
         pass

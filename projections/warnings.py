@@ -19,13 +19,15 @@ from datetime import datetime, timedelta, timezone
 from fractions import Fraction
 from typing import Any, Protocol, Sequence
 
+import orjson
+
 from domain.calendar import CHINA_TZ, WorkingCalendar
 from domain.case import EVENT_CLASSES, STAGE
 from domain.errors import DomainError
 from domain.limits import Limit, Unit
 from domain.steps import Step, TERMINAL
 from domain.thresholds import CaseClock, PolicyBook, WarningPolicy, plan, stage_extra
-from domain.warning import OPEN_STATUSES, WARNING_TOPICS, CaseWarning
+from domain.warning import OPEN_STATUSES, STATUSES, WARNING_TOPICS, CaseWarning
 from projections.runner import View
 from projections.store import Cursor
 
@@ -90,12 +92,21 @@ class StaticPlanner:
 CASE_COLUMNS = (
     "case_id", "case_no", "department", "window_code", "item_code", "center", "accepted_at", "p_value", "p_unit",
     "l_value", "l_unit", "p_ext", "promised_due_at", "legal_due_at", "suspended_at", "resumed_at", "stage", "stage_at",
-    "stage_extra", "issued", "version",
+    "stage_extra", "issued", "version", "withdrawn",
 )
 THRESHOLD_COLUMNS = (
     "case_id", "rule", "level", "due_at", "case_version", "case_no", "department", "item_code", "promised_due_at",
-    "legal_due_at", "basis",
+    "legal_due_at", "basis", "generation",
 )
+
+
+def _rules(text: str) -> list[str]:
+    return [r for r in text.split(",") if r]
+
+
+def generation_of(row: dict[str, Any], rule: str) -> int:
+    """How many of the case's cards for ``rule`` were withdrawn: the next one is that generation."""
+    return _rules(row.get("withdrawn") or "").count(rule)
 
 
 def clock_of(row: dict[str, Any]) -> CaseClock:
@@ -118,8 +129,9 @@ def clock_of(row: dict[str, Any]) -> CaseClock:
 
 class WarningThresholds(View):
     name = THRESHOLDS_VIEW
+    version = 2  # 2: withdrawn cards (warning_cases.withdrawn, warning_thresholds.generation)
     tables = ("warning_thresholds", "warning_cases")
-    topics = CASE_TOPICS + (CaseWarning.Issued.TOPIC,)
+    topics = CASE_TOPICS + (CaseWarning.Issued.TOPIC, CaseWarning.Withdrawn.TOPIC)
 
     def __init__(self, planner: Planner | None = None) -> None:
         self.planner: Planner = planner or StaticPlanner()
@@ -153,7 +165,8 @@ class WarningThresholds(View):
                 stage_at BIGINT,
                 stage_extra TEXT NOT NULL DEFAULT '0',
                 issued TEXT NOT NULL DEFAULT '',
-                version INTEGER NOT NULL
+                version INTEGER NOT NULL,
+                withdrawn TEXT NOT NULL DEFAULT ''
             )"""
         )
         cur.execute("CREATE INDEX IF NOT EXISTS warning_cases_scope ON warning_cases (center, item_code)")
@@ -170,6 +183,7 @@ class WarningThresholds(View):
                 promised_due_at BIGINT,
                 legal_due_at BIGINT,
                 basis TEXT NOT NULL,
+                generation INTEGER NOT NULL DEFAULT 0,
                 PRIMARY KEY (case_id, rule)
             )"""
         )
@@ -187,6 +201,9 @@ class WarningThresholds(View):
                 issued = sorted({*filter(None, row["issued"].split(",")), event.rule})
                 cur.execute("UPDATE warning_cases SET issued = ? WHERE case_id = ?", (",".join(issued), event.case_id))
             cur.execute("DELETE FROM warning_thresholds WHERE case_id = ? AND rule = ?", (event.case_id, event.rule))
+            return
+        if isinstance(event, CaseWarning.Withdrawn):
+            self._withdrawn(cur, event)
             return
         step: Step = event.STEP
         case_id = str(event.originator_id)
@@ -252,6 +269,19 @@ class WarningThresholds(View):
         else:  # nothing moved: the pending thresholds now stand for this version
             cur.execute("UPDATE warning_thresholds SET case_version = ? WHERE case_id = ?", (row["version"], case_id))
 
+    def _withdrawn(self, cur: Cursor, event: Any) -> None:
+        """A card withdrawn: its rule may be earned again (by the next generation's card)."""
+        rule = event.rule
+        row = self.load(cur, event.case_id)
+        if row is None:  # the case is closed: nothing more to plan
+            return
+        row["issued"] = ",".join(r for r in _rules(row["issued"]) if r != rule)
+        row["withdrawn"] = ",".join([*_rules(row["withdrawn"]), rule])
+        cur.execute("UPDATE warning_cases SET issued = ?, withdrawn = ? WHERE case_id = ?",
+                    (row["issued"], row["withdrawn"], row["case_id"]))
+        if row["accepted_at"] is not None and row["suspended_at"] is None:
+            self.replan(cur, row)
+
     @staticmethod
     def _touch(cur: Cursor, case_id: str, version: int) -> None:
         cur.execute("UPDATE warning_cases SET version = ? WHERE case_id = ?", (version, case_id))
@@ -277,20 +307,31 @@ class WarningThresholds(View):
             f"INSERT INTO warning_thresholds ({', '.join(THRESHOLD_COLUMNS)}) VALUES ({', '.join('?' * len(THRESHOLD_COLUMNS))})",
             [
                 (row["case_id"], t.rule, t.level.value, us(t.at), row["version"], row["case_no"], row["department"],
-                 row["item_code"], row["promised_due_at"], row["legal_due_at"], t.basis)
+                 row["item_code"], row["promised_due_at"], row["legal_due_at"], t.basis, generation_of(row, t.rule))
                 for t in thresholds
             ],
         )
         return len(thresholds)
 
 
+# Steps that stop a case's clock: a card whose threshold is not before such a step (by business
+# time) was never earned, whenever the step was keyed in.
+CLOCK_STOPS = (Step.CONCLUDED, Step.REFUSED, Step.WITHDRAWN, Step.SUSPENDED)
+CLOCK_STOP_TOPICS = tuple(EVENT_CLASSES[s].TOPIC for s in CLOCK_STOPS)
+
+
 class WarningBoard(View):
     """One row per warning (its current state) and one per status it went through, with the
-    interval it held (``from_at`` inclusive, ``to_at`` exclusive): the board as of any instant."""
+    interval it held (``from_at`` inclusive, ``to_at`` exclusive): the board as of any instant.
+
+    It also reads the steps that stop a case's clock: an open card whose threshold such a step
+    shows was never reached goes into ``warning_withdrawals``, from which the scheduler records
+    the withdrawal in the ledger (a view never writes the ledger)."""
 
     name = BOARD_VIEW
-    tables = ("warning_board", "warning_status")
-    topics = WARNING_TOPICS
+    version = 2  # 2: withdrawals (warning_withdrawals, warning_board.withdrawn_at, case_id index)
+    tables = ("warning_board", "warning_status", "warning_withdrawals")
+    topics = WARNING_TOPICS + CLOCK_STOP_TOPICS
 
     def create(self, cur: Cursor) -> None:
         cur.execute(
@@ -313,7 +354,17 @@ class WarningBoard(View):
                 escalated_at BIGINT,
                 escalation_due_at BIGINT,
                 closed_at BIGINT,
+                withdrawn_at BIGINT,
                 version INTEGER NOT NULL,
+                position BIGINT NOT NULL
+            )"""
+        )
+        cur.execute("CREATE INDEX IF NOT EXISTS warning_board_case_id ON warning_board (case_id)")
+        cur.execute(
+            """CREATE TABLE IF NOT EXISTS warning_withdrawals (
+                warning_id TEXT PRIMARY KEY,
+                case_id TEXT NOT NULL,
+                evidence TEXT NOT NULL,
                 position BIGINT NOT NULL
             )"""
         )
@@ -335,6 +386,9 @@ class WarningBoard(View):
         cur.execute("CREATE INDEX IF NOT EXISTS warning_status_from ON warning_status (from_at)")
 
     def process(self, cur: Cursor, event: Any, notification_id: int) -> None:
+        if hasattr(event, "STEP"):
+            self._clock_stopped(cur, event, notification_id)
+            return
         wid = str(event.originator_id)
         at = us(event.timestamp)
         version = event.originator_version
@@ -360,6 +414,11 @@ class WarningBoard(View):
         elif isinstance(event, CaseWarning.Closed):
             status = "closed"
             sets["closed_at"] = at
+            cur.execute("DELETE FROM warning_withdrawals WHERE warning_id = ?", (wid,))  # a closed card stays closed
+        elif isinstance(event, CaseWarning.Withdrawn):
+            status = "withdrawn"
+            sets["withdrawn_at"] = at
+            cur.execute("DELETE FROM warning_withdrawals WHERE warning_id = ?", (wid,))
         else:  # pragma: no cover - topics filter the rest
             return
         sets["status"] = status
@@ -369,16 +428,46 @@ class WarningBoard(View):
         cur.execute("INSERT INTO warning_status (warning_id, version, status, from_at) VALUES (?, ?, ?, ?)",
                     (wid, version, status, at))
 
+    @staticmethod
+    def _clock_stopped(cur: Cursor, event: Any, notification_id: int) -> None:
+        stopped = us(event.occurred_at)
+        rows = cur.execute(
+            "SELECT warning_id, level, rule, threshold_at FROM warning_board WHERE case_id = ?"
+            " AND status IN ('issued', 'answered', 'escalated') AND threshold_at >= ?",
+            (str(event.originator_id), stopped),
+        ).fetchall()
+        for wid, level, rule, threshold in rows:
+            evidence = {
+                "case_id": str(event.originator_id), "level": level, "rule": rule,
+                "threshold_at": from_us(threshold).isoformat(),  # type: ignore[union-attr]
+                "version": event.originator_version, "step": event.STEP.value,
+                "source_event_id": event.source_event_id, "occurred_at": event.occurred_at.isoformat(),
+                "recorded_at": event.timestamp.isoformat(), "position": notification_id,
+                "flags": [f.get("code") if isinstance(f, dict) else f for f in event.flags],
+            }
+            cur.execute("DELETE FROM warning_withdrawals WHERE warning_id = ?", (wid,))
+            cur.execute("INSERT INTO warning_withdrawals (warning_id, case_id, evidence, position) VALUES (?, ?, ?, ?)",
+                        (wid, str(event.originator_id), orjson.dumps(evidence).decode(), notification_id))
+
+
+def pending_withdrawals(cur: Cursor, limit: int = 500) -> list[tuple[str, dict[str, Any]]]:
+    """Cards a later step showed were never earned, not yet withdrawn in the ledger."""
+    rows = cur.execute("SELECT warning_id, evidence FROM warning_withdrawals ORDER BY position, warning_id LIMIT ?",
+                       (limit,)).fetchall()
+    return [(wid, orjson.loads(ev)) for wid, ev in rows]
+
 
 # -- reading the board ---------------------------------------------------------------------------
 
 BOARD_COLUMNS = (
     "warning_id", "case_no", "department", "item_code", "level", "rule", "basis", "status", "threshold_at", "issued_at",
     "promised_due_at", "legal_due_at", "answered_at", "explanation", "escalated_at", "escalation_due_at", "closed_at",
+    "withdrawn_at",
 )
 _INSTANTS = ("threshold_at", "issued_at", "promised_due_at", "legal_due_at", "answered_at", "escalated_at",
-             "escalation_due_at", "closed_at")
-_ACT_FIELDS = {"answered_at": ("explanation",), "escalated_at": ("escalation_due_at",), "closed_at": ()}
+             "escalation_due_at", "closed_at", "withdrawn_at")
+_ACT_FIELDS = {"answered_at": ("explanation",), "escalated_at": ("escalation_due_at",), "closed_at": (),
+               "withdrawn_at": ()}
 
 
 def board(
@@ -411,7 +500,7 @@ def board(
         status_col = "s.status"
         where.append("b.threshold_at <= ?")
         params.append(t)
-    if statuses and set(statuses) != {"issued", "answered", "escalated", "closed"}:
+    if statuses and set(statuses) != set(STATUSES):
         where.append(f"{status_col} IN ({', '.join('?' * len(statuses))})")
         params += list(statuses)
     if level:

@@ -12,6 +12,17 @@ thresholds view is caught up first, and a case with a step stored after the view
 or deletes its rows; without a runner, each due case's last stored version is compared with the
 version its thresholds were planned from.
 
+Saving is guarded (``infra.recorders``): each warning is saved on the condition, checked inside
+the insert's transaction under the store's write lock, that its case's last stored version is the
+one its threshold was planned from. A step that lands between the check above and the save makes
+the save fail (``CaseMoved``); that threshold waits for the projection to replan it. So no card is
+issued on a case whose log, when the card is saved, shows its threshold was never reached.
+
+A card issued on what the log held, which a step keyed in later shows was never earned (the case
+concluded, refused, withdrawn or suspended, by business time, no later than the threshold), is
+withdrawn: the warning board lists it in ``warning_withdrawals`` and ``check()`` records the
+``Withdrawn`` act with that step as evidence.
+
 Serving mode (``start()``): a thread sleeps until the earliest pending threshold (or at most
 ``max_sleep``), or until nudged: the projection runner nudges it after each commit of the
 thresholds view, since a new threshold may be earlier than the one it sleeps for. Tests drive
@@ -30,14 +41,19 @@ from eventsourcing.persistence import IntegrityError
 
 from domain.clock import Clock
 from domain.warning import CaseWarning
+from infra.recorders import CaseMoved
 from projections.runner import ProjectionRunner
 from projections.store import ViewStore
-from projections.warnings import BOARD_VIEW, CASE_TOPICS, THRESHOLDS_VIEW, from_us, us
+from projections.warnings import BOARD_VIEW, CASE_TOPICS, THRESHOLDS_VIEW, from_us, pending_withdrawals, us
 
 log = logging.getLogger("esup.warnings")
 
+_STEP_ZH = {"concluded": "办结", "refused": "不予受理", "withdrawn": "撤回", "suspended": "特别程序"}
+
 _DUE_COLUMNS = ("case_id", "rule", "level", "due_at", "case_version", "case_no", "department", "item_code",
-                "promised_due_at", "legal_due_at", "basis")
+                "promised_due_at", "legal_due_at", "basis", "generation")
+
+WITHDRAWAL_REASON = "补录的{step}（业务时间 {occurred}）早于预警阈值（{threshold}）：该预警从未达到，自动撤销"
 
 
 class WarningScheduler:
@@ -89,8 +105,9 @@ class WarningScheduler:
         with self._check_lock:
             position = None
             if self.runner is not None:
-                self.runner.catch_up([THRESHOLDS_VIEW])
+                self.runner.catch_up([THRESHOLDS_VIEW, BOARD_VIEW])
                 position = self.runner.position(THRESHOLDS_VIEW)
+            withdrawn = self.withdraw(now if explicit else None)
             issued: list[CaseWarning] = []
             waiting = 0
             after: tuple[int, str, str] | None = None
@@ -116,21 +133,47 @@ class WarningScheduler:
                     else:
                         ready.append(row)
                 at = now if explicit else self.clock.now()
-                saved = self._save([self._warning(row, at) for row in ready])
+                saved, moved = self._save(ready, at)
+                waiting += len(moved)
                 for observer in self.observers:
                     observer(saved)
                 issued += saved
-                self._forget(done + ready)
+                self._forget(done + [row for row in ready if (row["case_id"], row["rule"]) not in moved])
                 if len(rows) < self.batch:
                     break
             self.waiting = waiting
-            if issued and self.runner is not None:
+            if (issued or withdrawn) and self.runner is not None:
                 self.runner.catch_up([THRESHOLDS_VIEW, BOARD_VIEW])
             return issued
+
+    def withdraw(self, now: datetime | None = None) -> list[CaseWarning]:
+        """Record the withdrawal of every card a later step showed was never earned."""
+        done: list[CaseWarning] = []
+        with self.store.read() as cur:
+            pending = pending_withdrawals(cur)
+        for wid, evidence in pending:
+            try:
+                w: CaseWarning = self.ledger.repository.get(UUID(wid))
+            except Exception:  # pragma: no cover - a listed card always exists
+                log.exception("cannot load warning %s to withdraw it", wid)
+                continue
+            reason = WITHDRAWAL_REASON.format(step=_STEP_ZH.get(evidence["step"], evidence["step"]),
+                                              occurred=evidence["occurred_at"], threshold=evidence["threshold_at"])
+            if w.withdraw(reason, evidence, now or self.clock.now()):
+                try:
+                    self.ledger.save(w)
+                    done.append(w)
+                except IntegrityError:  # another process withdrew it (or acted on it) first: next round
+                    pass
+        if done:
+            for observer in self.observers:
+                observer(done)
+        return done
 
     @staticmethod
     def _warning(row: dict[str, Any], at: datetime) -> CaseWarning:
         return CaseWarning.issue(
+            generation=row["generation"] or 0,
             case_no=row["case_no"], case_id=row["case_id"], case_version=row["case_version"],
             department=row["department"], item_code=row["item_code"], level=row["level"], rule=row["rule"],
             threshold_at=from_us(row["due_at"]), promised_due_at=from_us(row["promised_due_at"]),  # type: ignore[arg-type]
@@ -154,21 +197,32 @@ class WarningScheduler:
         stored = self.ledger.recorder.select_events(UUID(case_id), desc=True, limit=1)
         return stored[0].originator_version if stored else None
 
-    def _save(self, warnings: list[CaseWarning]) -> list[CaseWarning]:
-        if not warnings:
-            return []
+    def _save(self, rows: list[dict[str, Any]], at: datetime) -> tuple[list[CaseWarning], set[tuple[str, str]]]:
+        """Issue and save the rows' warnings, each guarded by its case's planned version. Returns
+        those saved and the (case, rule) of those whose case moved meanwhile (left for the
+        projection to replan)."""
+        if not rows:
+            return [], set()
+        warnings = [self._warning(row, at) for row in rows]
+        guard = sorted({(row["case_id"], row["case_version"]) for row in rows})
         try:
-            self.ledger.save(*warnings)
-            return warnings
-        except IntegrityError:  # one of them was issued before (a crash after saving, another process)
-            saved = []
-            for w in warnings:
+            self.ledger.save(*warnings, guard=guard)
+            return warnings, set()
+        except (IntegrityError, CaseMoved):
+            # One was issued before (a crash after saving, another process), or a case moved
+            # between the check and the save: one at a time, to save all the others. (A failed
+            # save has taken the aggregates' pending events: issue them afresh.)
+            saved, moved = [], set()
+            for row in rows:
+                w = self._warning(row, at)
                 try:
-                    self.ledger.save(w)
+                    self.ledger.save(w, guard=[(row["case_id"], row["case_version"])])
                     saved.append(w)
                 except IntegrityError:
                     pass
-            return saved
+                except CaseMoved:
+                    moved.add((row["case_id"], row["rule"]))
+            return saved, moved
 
     def _forget(self, rows: list[dict[str, Any]]) -> None:
         """Drop handled thresholds (unless replanned meanwhile: the version guards that)."""
@@ -183,7 +237,7 @@ class WarningScheduler:
     # -- serving ------------------------------------------------------------------------------------
 
     def _on_commit(self, view: str, position: int) -> None:
-        if view == THRESHOLDS_VIEW:
+        if view in (THRESHOLDS_VIEW, BOARD_VIEW):  # a new threshold, or a card to withdraw
             self._wake.set()
 
     def nudge(self) -> None:

@@ -1,0 +1,77 @@
+"""The ledger's recorders: the library's, plus a guard checked inside the insert's transaction.
+
+A warning (预警) is decided from a case's events and saved as events of another aggregate, so
+the library's optimistic concurrency (one aggregate, one version) cannot see a step of the case
+that lands between "check the case" and "save the warning". ``save(warning, guard=[(case_id,
+version)])`` closes that window: the recorder takes the store's write lock (SQLite: the insert
+itself; PostgreSQL: the library's ``LOCK TABLE ... IN EXCLUSIVE MODE``, which every insert takes),
+then checks that each guarded aggregate's last stored version is still the one the decision was
+made from, all in the transaction that inserts the warning. If a step slipped in, nothing is
+stored and ``CaseMoved`` says which case moved. Two writers, one decision.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+
+Guard = Sequence[tuple[UUID | str, int]]
+
+
+class CaseMoved(Exception):
+    """A guarded aggregate has events after the version a decision was made from."""
+
+    def __init__(self, moved: dict[str, tuple[int, int | None]]) -> None:
+        self.moved = moved  # case id -> (expected version, stored version)
+        super().__init__(", ".join(f"{k}: planned at v{e}, now v{s}" for k, (e, s) in moved.items()))
+
+
+def _uuid(value: UUID | str) -> UUID:
+    return value if isinstance(value, UUID) else UUID(str(value))
+
+
+class GuardedSQLiteRecorder(SQLiteApplicationRecorder):
+    def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        # Insert first: the first write of a transaction takes SQLite's write lock, so no other
+        # connection can commit until this one ends and the check below reads the newest state.
+        ids = super()._insert_events(c, stored_events, **kwargs)
+        guard: Guard | None = kwargs.get("guard")
+        if guard:
+            moved = {}
+            for originator, expected in guard:
+                c.execute(f"SELECT MAX(originator_version) AS v FROM {self.events_table_name} WHERE originator_id = ?",
+                          (_uuid(originator).hex,))
+                row = c.fetchone()
+                stored = row["v"] if row is not None else None
+                if stored != expected:
+                    moved[str(originator)] = (expected, stored)
+            if moved:
+                raise CaseMoved(moved)
+        return ids
+
+
+class GuardedPostgresRecorder(PostgresApplicationRecorder):
+    def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        guard: Guard | None = kwargs.get("guard")
+        if guard:
+            from psycopg.sql import SQL, Identifier
+
+            self._lock_table(curs)  # the lock every insert takes; taken again below, harmlessly
+            curs.execute(
+                SQL("SELECT originator_id, MAX(originator_version) AS v FROM {0}.{1} WHERE originator_id = ANY(%s)"
+                    " GROUP BY originator_id").format(Identifier(self.datastore.schema), Identifier(self.events_table_name)),
+                ([_uuid(o) for o, _ in guard],),
+            )
+            stored = {str(r["originator_id"]): r["v"] for r in curs.fetchall()}
+            moved = {str(o): (e, stored.get(str(_uuid(o)))) for o, e in guard if stored.get(str(_uuid(o))) != e}
+            if moved:
+                raise CaseMoved(moved)
+        super()._insert_stored_events(curs, stored_events, **kwargs)
+
+
+SQLITE_TOPIC = "infra.recorders:GuardedSQLiteRecorder"
+POSTGRES_TOPIC = "infra.recorders:GuardedPostgresRecorder"

@@ -1,0 +1,227 @@
+"""No false card, ever (issue 6, item 1), on both stores.
+
+- A warning is never saved for a case whose log, at the instant of saving, shows its threshold
+  was never reached: the check and the save are one decision (the ledger's guarded insert).
+- A card issued on what the log held, which a step keyed in later shows was never earned, is
+  withdrawn in the ledger with that step as evidence, leaves the open board, stays in history,
+  and the late entry that withdrew it is an anomaly naming the card.
+- A property: random interleavings of step posts (one by one, batched, late or on time) and
+  scheduler runs never leave an open card on a case whose business timeline did not cross it.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from domain.calendar import CHINA_TZ
+from domain.warning import CaseWarning, reached, warning_id
+from infra.recorders import CaseMoved
+from services.anomalies import AnomalyFilter, list_anomalies
+from services.warning_scheduler import WarningScheduler
+from tests.integration.test_ledger import step, submitted
+from tests.integration.test_warnings import OFFICER, accept, check, iso, report
+from tests.unit.test_case import at
+
+
+def open_cards(esup, case_no: str | None = None) -> list[dict]:
+    esup.runner.catch_up()
+    return esup.warnings.board(OFFICER, case_no=case_no)
+
+
+class TestTheCheckAndTheSaveAreOneDecision:
+    def test_a_step_that_lands_between_check_and_save_stops_the_card(self, district, monkeypatch):
+        """The race the README's one-request-at-a-time example hit: the scheduler had checked
+        the case, the conclusion was recorded, then the card was saved 0.3 ms later."""
+        accept(district, "R1", "2008-09-24 09:00")
+        district.runner.catch_up()
+        real = WarningScheduler._moved_since
+        slipped = []
+
+        def then_a_step_slips_in(self, position):
+            moved = real(self, position)
+            if not slipped:  # after the check, before the save
+                slipped.append(True)
+                report(district, "2008-10-08 09:00", step("R1", "concluded", iso("2008-09-26 10:00"), result="issued"))
+            return moved
+
+        monkeypatch.setattr(WarningScheduler, "_moved_since", then_a_step_slips_in)
+        assert check(district, "2008-10-08 09:00") == []
+        assert slipped
+        assert open_cards(district, "R1") == []
+        monkeypatch.undo()
+        assert check(district, "2008-10-30 09:00") == []  # concluded: nothing is ever due again
+        assert open_cards(district, "R1") == []
+
+    def test_the_ledger_refuses_a_guarded_save_when_the_case_moved(self, district):
+        accept(district, "R2", "2008-09-24 09:00")
+        from domain.case import case_id
+
+        cid = case_id("R2")
+
+        def card() -> CaseWarning:
+            return CaseWarning.issue(case_no="R2", case_id=str(cid), case_version=1, department="GS",
+                                     item_code="GS-001", level="red", rule="red", threshold_at=at("2008-10-07 00:00"),
+                                     promised_due_at=None, legal_due_at=None, basis="test", at=at("2008-10-08 09:00"))
+
+        with pytest.raises(CaseMoved):
+            district.ledger.save(card(), guard=[(cid, 1)])  # the case is at version 2 (accepted)
+        assert not district.ledger.recorder.select_events(card().id)
+        district.ledger.save(card(), guard=[(cid, 2)])
+        assert district.ledger.recorder.select_events(card().id)
+
+
+class TestWithdrawal:
+    def test_a_conclusion_keyed_in_late_withdraws_the_cards_it_shows_were_never_earned(self, district):
+        accept(district, "W1", "2008-09-24 09:00")
+        assert check(district, "2008-10-28 09:00") == [("W1", "yellow", "2008-09-28 17:30"),
+                                                       ("W1", "red", "2008-10-07 00:00"),
+                                                       ("W1", "severe", "2008-10-28 00:00")]
+        assert {c["level"] for c in open_cards(district, "W1")} == {"yellow", "red", "severe"}
+        # The department keys in, weeks later, a conclusion dated before the red threshold.
+        report(district, "2008-10-29 09:00", step("W1", "concluded", iso("2008-10-06 16:00"), result="issued"))
+        check(district, "2008-10-29 09:01")
+        left = open_cards(district, "W1")
+        assert [c["level"] for c in left] == ["yellow"]  # the yellow threshold was crossed on 28 Sep
+        red = district.warnings.get(str(warning_id("W1", "red")), OFFICER)
+        assert red["status"] == "withdrawn"
+        assert [h["act"] for h in red["history"]] == ["issued", "withdrawn"]
+        assert red["withdrawal"]["evidence"]["step"] == "concluded"
+        assert red["withdrawal"]["evidence"]["version"] == 3
+        assert "撤销" in red["withdrawal"]["reason"]
+        everything = district.warnings.board(OFFICER, case_no="W1", status="all")
+        assert {c["level"]: c["status"] for c in everything} == {"yellow": "issued", "red": "withdrawn",
+                                                                 "severe": "withdrawn"}
+        # Backdating a step to escape a card is seen, not rewarded: an anomaly names the cards.
+        found = list_anomalies(district, AnomalyFilter(rule="warning_withdrawn"))["anomalies"]
+        assert len(found) == 1 and found[0]["case_no"] == "W1"
+        named = {e.get("warning_id") for e in found[0]["evidence"]}
+        assert {str(warning_id("W1", "red")), str(warning_id("W1", "severe"))} <= named
+
+    def test_a_suspension_keyed_in_late_withdraws_and_the_rule_can_be_earned_again(self, district):
+        accept(district, "W2", "2008-09-24 09:00")
+        assert ("W2", "red", "2008-10-07 00:00") in check(district, "2008-10-08 09:00")
+        # A special procedure (hearing) started on 6 Oct, keyed in on 9 Oct; resumed 20 Oct.
+        report(district, "2008-10-09 09:00", step("W2", "suspended", iso("2008-10-06 09:00"), procedure="hearing"))
+        check(district, "2008-10-09 09:01")
+        assert [c["level"] for c in open_cards(district, "W2")] == ["yellow"]
+        report(district, "2008-10-20 09:00", step("W2", "resumed", iso("2008-10-20 09:00")))
+        again = check(district, "2008-10-30 09:00")
+        assert [lv for _, lv, _ in again] == ["red"]  # earned again, after the clock ran on
+        second = district.ledger.repository.get(warning_id("W2", "red", 1))
+        assert second.status == "issued" and second.threshold_at > at("2008-10-20 09:00")
+
+    def test_a_closed_card_stays_closed(self, district):
+        accept(district, "W3", "2008-09-24 09:00")
+        check(district, "2008-10-08 09:00")
+        district.warnings.close(str(warning_id("W3", "red")), OFFICER, note="已核实")
+        report(district, "2008-10-09 09:00", step("W3", "concluded", iso("2008-10-06 10:00"), result="issued"))
+        check(district, "2008-10-09 09:01")
+        assert district.warnings.get(str(warning_id("W3", "red")), OFFICER)["status"] == "closed"
+
+
+# -- the property ---------------------------------------------------------------------------------
+
+LIMIT = timedelta(days=40)
+
+
+def _script(rng: random.Random, n: int, base: datetime) -> list[tuple[str, datetime, list[dict]]]:
+    """One case's steps: submitted+accepted, then maybe a suspension/resumption, then maybe a
+    conclusion; each step keyed in on time or late, posted one by one or batched."""
+    case = f"P{n:05d}"
+    start = base + timedelta(days=rng.randrange(0, 60), hours=rng.randrange(9, 16))
+    steps: list[tuple[datetime, dict]] = [(start, submitted(case, when=start.isoformat())),
+                                          (start, step(case, "accepted", start.isoformat()))]
+    t = start
+    if rng.random() < 0.3:
+        t += timedelta(days=rng.randrange(1, 12), hours=rng.randrange(0, 5))
+        steps.append((t, step(case, "suspended", t.isoformat(), procedure="hearing")))
+        t += timedelta(days=rng.randrange(1, 10))
+        steps.append((t, step(case, "resumed", t.isoformat())))
+    if rng.random() < 0.85:
+        t += timedelta(days=rng.randrange(0, 30), hours=rng.randrange(0, 8), minutes=rng.randrange(60))
+        steps.append((t, step(case, "concluded", t.isoformat(), result="issued")))
+    # When each step is keyed in: on time (same instant) or late (hours to weeks after).
+    posts = []
+    for happened, body in steps:
+        lag = timedelta(0) if rng.random() < 0.5 else timedelta(hours=rng.choice([2, 30, 24 * 9, 24 * 40]))
+        posts.append((happened + lag, body))
+    # Recording time never goes backwards within a case (the ledger refuses nothing here).
+    for i in range(1, len(posts)):
+        if posts[i][0] < posts[i - 1][0]:
+            posts[i] = (posts[i - 1][0], posts[i][1])
+    if rng.random() < 0.3:  # batched: everything keyed in together at the last instant
+        return [(case, posts[-1][0], [b for _, b in posts])]
+    return [(case, when, [body]) for when, body in posts]
+
+
+@pytest.mark.slow
+def test_random_interleavings_never_leave_a_card_the_timeline_did_not_earn(district):
+    rng = random.Random(20261201)
+    base = datetime(2008, 9, 1, 1, 0, tzinfo=timezone.utc)
+    posts: list[tuple[datetime, int, str, list[dict]]] = []
+    cases = 500
+    for n in range(cases):
+        for seq, (case, when, bodies) in enumerate(_script(rng, n, base)):
+            posts.append((when, n * 10 + seq, case, bodies))
+    posts.sort(key=lambda p: (p[0], p[1]))
+    # Scheduler runs between posts at random (as a serving process wakes whenever it likes).
+    now = base
+    for when, _, case, bodies in posts:
+        if rng.random() < 0.5 and when > now:
+            check_at = now + (when - now) * rng.random()
+            district.clock.set(check_at)
+            district.warnings.check()
+        district.clock.set(when)
+        now = when
+        district.ingest.report(bodies)
+        if rng.random() < 0.3:
+            district.warnings.check()
+    for later in (now, now + timedelta(days=1)):
+        district.clock.set(later)
+        district.warnings.check()
+    district.runner.catch_up()
+    cards = district.warnings.board(OFFICER, limit=10_000)
+    assert cards, "the interleavings should earn some cards"
+    checked = 0
+    for card in cards:
+        assert _running_at(district, card["case_no"], card["threshold_at"]), (
+            f"open {card['level']} card on {card['case_no']} at {card['threshold_at']}: its clock was not running then")
+        assert not _stopped_after_plan(district, card), f"open {card['level']} card on {card['case_no']} never earned"
+        checked += 1
+    withdrawn = district.warnings.board(OFFICER, status="withdrawn", limit=10_000)
+    assert withdrawn, "late entries should have withdrawn some cards"
+    for card in withdrawn:  # and no card was withdrawn that its plan's timeline had earned
+        assert _stopped_after_plan(district, card), f"{card['level']} card on {card['case_no']} withdrawn wrongly"
+    assert checked > 50
+
+
+def _stopped_after_plan(esup, card: dict) -> bool:
+    """Did a step the card's plan did not know (a later version) stop the clock no later than
+    the card's threshold, by business time?"""
+    from uuid import UUID
+
+    from domain.case import case_id
+
+    planned_at = next(iter(esup.ledger.events.get(UUID(card["id"])))).case_version
+    return any(e.originator_version > planned_at and e.STEP.value in ("suspended", "concluded", "refused", "withdrawn")
+               and not reached(card["threshold_at"], e.occurred_at)
+               for e in esup.ledger.events.get(case_id(card["case_no"])))
+
+
+def _running_at(esup, case_no: str, threshold: datetime) -> bool:
+    """Was the case's clock running at ``threshold`` by business time? It starts at acceptance
+    or resumption and stops at a suspension or the end; a stop at the instant itself counts
+    (concluded exactly at the deadline is on time)."""
+    from domain.case import case_id
+
+    running = False
+    for e in sorted(esup.ledger.events.get(case_id(case_no)), key=lambda e: (e.occurred_at, e.originator_version)):
+        step = e.STEP.value
+        if step in ("accepted", "resumed") and e.occurred_at <= threshold:
+            running = True
+        elif step in ("suspended", "concluded", "refused", "withdrawn") and reached(threshold, e.occurred_at) is False:
+            running = False
+    return running
