@@ -268,6 +268,12 @@ def create_app(esup: Esup) -> FastAPI:
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> Any:
-        return {"status": "ok", "store": esup.settings.store, "ledger_position": esup.ledger.recorder.max_notification_id()}
+        views = esup.runner.health()
+        alarms = [{"code": "view_stopped", "view": f["view"], "position": f["position"],
+                   "detail": f"视图 {f['view']} 无法处理日志位置 {f['position']} 的事件，已停在此处（其他视图照常）：{f['error']}"}
+                  for f in views["faults"]]
+        return {"status": "degraded" if alarms else "ok", "store": esup.settings.store,
+                "ledger_position": esup.ledger.recorder.max_notification_id(), "alarms": alarms,
+                "views": views["views"]}
 
     return app

@@ -40,7 +40,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
-    """Rebuild views from the start of the log (or, with --resume, continue where they stopped)."""
+    """Rebuild views from the log beside the live ones and switch them in (a server may keep
+    serving and ingesting meanwhile); --resume continues an interrupted rebuild."""
     from tqdm import tqdm
 
     esup = _open(args)
@@ -48,17 +49,59 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     runner.batch = args.batch
     names = [runner.view(n).name for n in args.views] or list(runner.views)
     head = runner.head()
-    for name in names:
-        start = runner.position(name) if args.resume else 0
-        with tqdm(total=max(0, head - start), unit="event", desc=f"{'resuming' if args.resume else 'rebuilding'} {name}",
-                  disable=args.quiet) as bar:
-            if args.resume:
-                runner.catch_up([name], progress=bar.update)
-            else:
-                runner.rebuild([name], progress=bar.update)
-    print(f"views {', '.join(names)} at position {head} of the ledger")
+    bars: dict[str, tqdm] = {}
+
+    def progress(view: str, n: int) -> None:
+        if view not in bars:
+            for bar in bars.values():
+                bar.close()
+            bars[view] = tqdm(total=head, unit="event", disable=args.quiet,
+                              desc=f"{'resuming' if args.resume else 'rebuilding'} {view}")
+        bar = bars[view]
+        if bar.n + n > bar.total:
+            bar.total = bar.n + n  # the log grew meanwhile
+        bar.update(n)
+
+    try:
+        runner.rebuild(names, progress=progress, resume=args.resume)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    print(f"views {', '.join(names)} rebuilt and switched in at positions "
+          f"{', '.join(str(runner.position(n)) for n in names)} (ledger head {runner.head()})")
     esup.close()
     return 0
+
+
+def cmd_views(args: argparse.Namespace) -> int:
+    esup = _open(args)
+    try:
+        runner = esup.runner
+        if args.views_cmd == "skip":
+            faults = esup.views.faults()
+            names = sorted(faults) if args.view == ["all"] else [runner.view(n).name for n in args.view]
+            for name in names:
+                position = args.position if args.position is not None else faults.get(name, {}).get("position")
+                if position is None:
+                    print(f"esup: view {name} has no fault; name the event with --position", file=sys.stderr)
+                    return 2
+                esup.views.skip(name, int(position), args.note)
+                runner.catch_up([name])
+                print(f"view {name}: the event at log position {position} is skipped; the view is at "
+                      f"{runner.position(name)} of {runner.head()}")
+            return 0
+        health = runner.health()
+        print(f"ledger head {health['head']}")
+        for name, v in health["views"].items():
+            line = f"  {name:<20} position {v['position']:>10}  lag {v['lag']:>8}"
+            if "fault" in v:
+                f = v["fault"]
+                line += (f"  STOPPED at {f['position']} ({f['topic']} {f['originator_id']} v{f['originator_version']}):"
+                         f" {f['error']} [{f['attempts']} attempts since {f['first_at']}]")
+            print(line)
+        return 1 if health["faults"] else 0
+    finally:
+        esup.close()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -242,6 +285,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=1000, help="events per transaction")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_rebuild)
+
+    p = sub.add_parser("views", help="each view's position and lag, and any event a view cannot apply")
+    vs = p.add_subparsers(dest="views_cmd")
+    v = vs.add_parser("skip", help="pass over the event a view is stuck at (recorded; the view goes on)")
+    v.add_argument("view", nargs="+", help="view names, or all (every view that has a fault)")
+    v.add_argument("--position", type=int, help="the log position to skip (default: the view's current fault)")
+    v.add_argument("--note", default="skipped by the operator", help="why (kept with the skip)")
+    p.set_defaults(func=cmd_views)
 
     p = sub.add_parser("verify", help="rebuild every case and verify its hash chain")
     p.add_argument("--quiet", action="store_true")

@@ -224,8 +224,7 @@ class AnomalyView(View):
         cur.execute("CREATE INDEX IF NOT EXISTS anomaly_pending_due ON anomaly_pending (due_at)")
         cur.execute("CREATE TABLE IF NOT EXISTS anomaly_clock (clock_key TEXT PRIMARY KEY, instant DOUBLE PRECISION NOT NULL)")
 
-    def reset(self, cur: Cursor) -> None:
-        super().reset(cur)
+    def forget(self) -> None:
         self._mem = None
 
     def monitor_rows(self, cur: Cursor, after: int, upto: int) -> list[dict[str, Any]]:

@@ -39,14 +39,39 @@ class View:
     def reset(self, cur: Cursor) -> None:
         for table in self.tables:
             cur.execute(f"DELETE FROM {table}")
+        self.forget()
+
+    def forget(self) -> None:
+        """Drop anything cached from the tables (they were replaced, e.g. by a rebuild)."""
+
+
+class ViewFault(Exception):
+    """One event a view cannot apply: the view stops just before it; the others go on."""
+
+    def __init__(self, view: str, notification: Notification, error: BaseException) -> None:
+        self.view = view
+        self.position = notification.id
+        self.topic = notification.topic
+        self.originator_id = str(notification.originator_id)
+        self.originator_version = notification.originator_version
+        self.error = f"{type(error).__name__}: {error}"
+        super().__init__(f"view {view} cannot apply the event at log position {self.position} "
+                         f"({self.topic}, {self.originator_id} v{self.originator_version}): {self.error}")
 
 
 class ProjectionRunner:
-    def __init__(self, ledger: Any, store: ViewStore, views: Sequence[View], batch: int = 1000) -> None:
+    def __init__(self, ledger: Any, store: ViewStore, views: Sequence[View], batch: int = 1000,
+                 factory: Callable[[ViewStore], Sequence[View]] | None = None,
+                 skips_from: ViewStore | None = None) -> None:
         self.ledger = ledger
         self.store = store
+        self.skips_from = skips_from or store  # where the operator's skipped events are listed
+        self.faults: dict[str, int] = {}  # view -> the log position it is stuck at, as last seen here
         self.views = {v.name: v for v in views}
         self.batch = batch
+        # Fresh views (bound like these) for a rebuild's shadow store; default: the same classes.
+        self.factory = factory or (lambda _store: [type(v)() for v in views])
+        self._generations: dict[str, int] = {}
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -68,6 +93,9 @@ class ProjectionRunner:
                     cur.execute("DELETE FROM view_schema WHERE view = ?", (v.name,))
                     cur.execute("INSERT INTO view_schema (view, version) VALUES (?, ?)", (v.name, v.version))
                 v.create(cur)
+                # Every view has its tracking row from the start, so a writer can lock it.
+                cur.execute("INSERT INTO view_tracking (view, position) VALUES (?, 0) ON CONFLICT (view) DO NOTHING",
+                            (v.name,))
 
     def view(self, name: str) -> View:
         try:
@@ -82,46 +110,180 @@ class ProjectionRunner:
         return self.store.position(name)
 
     def step(self, name: str) -> int:
-        """Process the next batch for one view; returns how many notifications it consumed."""
+        """Process the next batch for one view; returns how many notifications it consumed.
+
+        The position is read inside the batch's transaction and held (``lock_position``): two
+        processes following the same views (a server and ``esup rebuild``'s switch-over, or two
+        servers) never apply the same notifications twice."""
         view = self.views[name]
-        position = self.store.position(name)
-        notifications: list[Notification] = self.ledger.recorder.select_notifications(
-            start=position, limit=self.batch, inclusive_of_start=False
-        )
-        if not notifications:
+        if self.store.position(name) >= self.head():  # the cheap common case: nothing new
             return 0
+        try:
+            return self._step(name, view)
+        except Exception as exc:
+            # On PostgreSQL statements are pipelined: an error surfaces at a later statement,
+            # not at the event that caused it. Find that event (nothing is committed meanwhile).
+            fault = self._locate(name, view)
+            if fault is None:
+                raise
+            raise fault from exc
+
+    def _locate(self, name: str, view: View) -> ViewFault | None:
+        found: list[ViewFault] = []
+
+        class Abort(Exception):
+            pass
+
+        try:
+            with self.store.transaction(pipeline=False) as cur:
+                position = self.store.lock_position(cur, name)
+                skipped = self.skips_from.skips(name, cur if self.skips_from is self.store else None)
+                for n in self.ledger.recorder.select_notifications(start=position, limit=self.batch,
+                                                                   inclusive_of_start=False):
+                    if view.topics and n.topic not in view.topics or n.id in skipped:
+                        continue
+                    try:
+                        view.process(cur, self.ledger.mapper.to_domain_event(n), n.id)
+                    except Exception as exc:
+                        found.append(ViewFault(name, n, exc))
+                        break
+                raise Abort  # a diagnosis never commits
+        except Exception:  # Abort, or the aborted transaction's own complaint
+            pass
+        view.forget()
+        return found[0] if found else None
+
+    def _step(self, name: str, view: View) -> int:
         with self.store.transaction() as cur:
+            position = self.store.lock_position(cur, name)
+            generation = self.store.generation(cur, name)
+            if self._generations.get(name, generation) != generation:
+                view.forget()  # a rebuild replaced the tables under this process
+            self._generations[name] = generation
+            notifications: list[Notification] = self.ledger.recorder.select_notifications(
+                start=position, limit=self.batch, inclusive_of_start=False
+            )
+            if not notifications:
+                return 0
+            skipped = self.skips_from.skips(name, cur if self.skips_from is self.store else None)
             for n in notifications:
-                if view.topics and n.topic not in view.topics:
+                if view.topics and n.topic not in view.topics or n.id in skipped:
                     continue
-                view.process(cur, self.ledger.mapper.to_domain_event(n), n.id)
+                try:
+                    view.process(cur, self.ledger.mapper.to_domain_event(n), n.id)
+                except Exception as exc:  # the batch rolls back; the view stops just before n
+                    raise ViewFault(name, n, exc) from exc
             self.store.set_position(cur, name, notifications[-1].id)
+            # Past the event it was stuck at (repaired, or skipped): the fault is over.
+            cur.execute("DELETE FROM view_faults WHERE view = ? AND position <= ?", (name, notifications[-1].id))
         for listener in self.listeners:
             listener(name, notifications[-1].id)
         return len(notifications)
 
-    def catch_up(self, names: Iterable[str] | None = None, progress: Callable[[int], None] | None = None) -> int:
-        """Bring views up to the log's head as it is now (or further); returns notifications read."""
+    def catch_up(self, names: Iterable[str] | None = None, progress: Callable[[int], None] | None = None,
+                 strict: bool = False) -> int:
+        """Bring views up to the log's head as it is now (or further); returns notifications read.
+
+        A view that cannot apply an event stops just before it, with the fault recorded (view,
+        log position, event, error: ``view_faults``, shown by ``/healthz`` and ``esup views``);
+        the other views go on, and the stuck one is tried again at each catch-up, so it resumes
+        by itself once the cause is repaired (or the operator skips the event: ``esup views
+        skip``). ``strict`` raises the ``ViewFault`` instead (a rebuild must not switch in a
+        view that stopped short)."""
         total = 0
         with self.lock:
             for name in list(names or self.views):
-                while True:
-                    n = self.step(name)
-                    if progress:
-                        progress(n)
-                    total += n
-                    if n < self.batch:
-                        break
+                try:
+                    while True:
+                        n = self.step(name)
+                        if progress:
+                            progress(n)
+                        total += n
+                        if n < self.batch:
+                            break
+                except ViewFault as fault:
+                    if strict:
+                        raise
+                    self._faulted(fault)
+                    continue
+                if name in self.faults and self.position(name) >= self.faults[name]:
+                    log.warning("view %s is past the event it could not apply and follows the log again", name)
+                    del self.faults[name]
         return total
 
-    def rebuild(self, names: Iterable[str] | None = None, progress: Callable[[int], None] | None = None) -> int:
-        """Empty the views and replay the whole log into them (ingest may go on meanwhile)."""
-        names = list(names or self.views)
-        with self.lock, self.store.transaction() as cur:
-            for name in names:
-                self.views[name].reset(cur)
-                self.store.set_position(cur, name, 0)
-        return self.catch_up(names, progress)
+    def _faulted(self, fault: ViewFault) -> None:
+        new = self.store.record_fault(fault)
+        if new or self.faults.get(fault.view) != fault.position:
+            log.error("%s; the other views go on. See `esup views`; once the cause is repaired the view "
+                      "resumes by itself, or skip the event with `esup views skip %s`.", fault, fault.view)
+        self.faults[fault.view] = fault.position
+
+    def health(self) -> dict[str, Any]:
+        """Each view's position and lag behind the log, and the faults that stop any."""
+        head = self.head()
+        faults = self.store.faults()
+        return {
+            "head": head,
+            "views": {n: {"position": self.position(n), "lag": max(0, head - self.position(n)),
+                          **({"fault": faults[n]} if n in faults else {})} for n in self.views},
+            "faults": [faults[n] for n in sorted(faults)],
+        }
+
+    def rebuild(self, names: Iterable[str] | None = None, progress: Callable[[str, int], None] | None = None,
+                resume: bool = False) -> int:
+        """Replay the whole log into fresh copies of the views, beside the live ones, then switch
+        them in, in one transaction. The live views keep serving (and following the log, in this
+        process or a server) until the switch, so nobody ever reads a half-built view; ingest may
+        go on meanwhile. ``resume`` continues an interrupted rebuild from its shadow's positions.
+        ``progress(view, n)`` is told each batch. Returns the notifications replayed."""
+        names = [self.view(n).name for n in (names or self.views)]
+        shadow = self.store.shadow(fresh=not resume)
+        views = {v.name: v for v in self.factory(shadow) if v.name in names}
+        helper = ProjectionRunner(self.ledger, shadow, list(views.values()), batch=self.batch, skips_from=self.store)
+        total = 0
+        try:
+            # Replay to the head, then close the gap the replay left (ingest went on) a few times:
+            # under a heavy flow the log may grow as fast as the replay goes, so what is left is
+            # applied in the switch-over itself, or by the server after it.
+            for _ in range(3):
+                head = self.head()
+                moved = 0
+                for name in names:
+                    moved += helper.catch_up([name], progress=(lambda n, v=name: progress(v, n)) if progress else None,
+                                             strict=True)
+                total += moved
+                if moved < self.batch or all(helper.position(n) >= head for n in names):
+                    break
+            positions = {n: helper.position(n) for n in names}
+            with self.lock, self.store.switch(shadow) as cur:
+                for n in names:
+                    live = self.store.lock_position(cur, n)  # waits for a server's batch of the view
+                    view = self.views[n]
+                    for table in view.tables:
+                        self.store.copy_in(cur, table)
+                    view.forget()
+                    # The live view may have gone further while the shadow finished: apply the
+                    # difference here, so no reader ever sees the view go back in time.
+                    position = positions[n]
+                    while position < live:
+                        batch = self.ledger.recorder.select_notifications(
+                            start=position, limit=self.batch, stop=live, inclusive_of_start=False)
+                        if not batch:
+                            break
+                        skipped = self.store.skips(n, cur)
+                        for note in batch:
+                            if (not view.topics or note.topic in view.topics) and note.id not in skipped:
+                                try:
+                                    view.process(cur, self.ledger.mapper.to_domain_event(note), note.id)
+                                except Exception as exc:
+                                    raise ViewFault(n, note, exc) from exc
+                        position = batch[-1].id
+                    self.store.set_position(cur, n, max(position, live))
+                    self.store.bump_generation(cur, n)
+            self.store.drop_shadow(shadow)
+        finally:
+            shadow.close()
+        return total
 
     # -- following ---------------------------------------------------------------------------
 

@@ -10,11 +10,21 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
+import time
+from datetime import datetime, timezone
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 TRACKING_DDL = "CREATE TABLE IF NOT EXISTS view_tracking (view TEXT PRIMARY KEY, position BIGINT NOT NULL)"
+GENERATION_DDL = "CREATE TABLE IF NOT EXISTS view_generation (view TEXT PRIMARY KEY, generation BIGINT NOT NULL)"
+FAULTS_DDL = (
+    "CREATE TABLE IF NOT EXISTS view_faults (view TEXT PRIMARY KEY, position BIGINT NOT NULL, topic TEXT NOT NULL,"
+    " originator_id TEXT NOT NULL, originator_version INTEGER NOT NULL, error TEXT NOT NULL,"
+    " first_at DOUBLE PRECISION NOT NULL, last_at DOUBLE PRECISION NOT NULL, attempts INTEGER NOT NULL)"
+)
+SKIPS_DDL = ("CREATE TABLE IF NOT EXISTS view_skips (view TEXT NOT NULL, position BIGINT NOT NULL, note TEXT NOT NULL,"
+             " at DOUBLE PRECISION NOT NULL, PRIMARY KEY (view, position))")
 
 
 class Cursor:
@@ -45,8 +55,27 @@ class Cursor:
 class ViewStore:
     kind = "abstract"
 
+    def shadow(self, fresh: bool) -> ViewStore:  # pragma: no cover - interface
+        """A separate store of the same kind where a rebuild builds views while this one keeps
+        serving (``fresh``: emptied first; otherwise what an interrupted rebuild left)."""
+        raise NotImplementedError
+
     @contextmanager
-    def transaction(self) -> Iterator[Cursor]:  # pragma: no cover - interface
+    def switch(self, shadow: ViewStore) -> Iterator[Cursor]:  # pragma: no cover - interface
+        """One writing transaction on this store in which the shadow's tables can be read
+        (``copy_in``). Readers see the old rows until it commits, then the new."""
+        raise NotImplementedError
+        yield
+
+    def copy_in(self, cur: Cursor, table: str) -> None:  # pragma: no cover - interface
+        """Inside ``switch``: replace the table's rows by the shadow's."""
+        raise NotImplementedError
+
+    def drop_shadow(self, shadow: ViewStore) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    @contextmanager
+    def transaction(self, pipeline: bool = True) -> Iterator[Cursor]:  # pragma: no cover - interface
         raise NotImplementedError
         yield
 
@@ -73,6 +102,70 @@ class ViewStore:
                           (view,)).fetchone()
         return int(row[0]) if row else 0
 
+    # -- faults: an event a view cannot apply ---------------------------------------------------
+
+    def record_fault(self, fault: Any) -> bool:
+        """Record (or count again) the event a view is stuck at; True if it is a new fault."""
+        now = time.time()
+        with self.transaction() as cur:
+            row = cur.execute("SELECT position, attempts FROM view_faults WHERE view = ?", (fault.view,)).fetchone()
+            if row is not None and int(row[0]) == fault.position:
+                cur.execute("UPDATE view_faults SET attempts = attempts + 1, last_at = ?, error = ? WHERE view = ?",
+                            (now, fault.error[:2000], fault.view))
+                return False
+            cur.execute("DELETE FROM view_faults WHERE view = ?", (fault.view,))
+            cur.execute(
+                "INSERT INTO view_faults (view, position, topic, originator_id, originator_version, error, first_at,"
+                " last_at, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                (fault.view, fault.position, fault.topic, fault.originator_id, fault.originator_version,
+                 fault.error[:2000], now, now),
+            )
+            return True
+
+    def clear_fault(self, view: str) -> None:
+        with self.transaction() as cur:
+            cur.execute("DELETE FROM view_faults WHERE view = ?", (view,))
+
+    def faults(self) -> dict[str, dict[str, Any]]:
+        with self.read() as cur:
+            rows = cur.execute("SELECT view, position, topic, originator_id, originator_version, error, first_at,"
+                               " last_at, attempts FROM view_faults").fetchall()
+        keys = ("view", "position", "topic", "originator_id", "originator_version", "error", "first_at", "last_at",
+                "attempts")
+        out = {}
+        for r in rows:
+            f = dict(zip(keys, r))
+            for k in ("first_at", "last_at"):
+                f[k] = datetime.fromtimestamp(float(f[k]), timezone.utc).isoformat()
+            out[f["view"]] = f
+        return out
+
+    def skip(self, view: str, position: int, note: str) -> None:
+        """The operator's way past an event a view cannot apply: it is passed over, recorded."""
+        with self.transaction() as cur:
+            cur.execute("INSERT INTO view_skips (view, position, note, at) VALUES (?, ?, ?, ?)"
+                        " ON CONFLICT (view, position) DO NOTHING", (view, position, note, time.time()))
+
+    def skips(self, view: str, cur: Cursor | None = None) -> set[int]:
+        """The events skipped for the view (read inside ``cur``'s transaction when given)."""
+        sql = "SELECT position FROM view_skips WHERE view = ?"
+        if cur is not None:
+            return {int(r[0]) for r in cur.execute(sql, (view,)).fetchall()}
+        with self.read() as c:
+            return {int(r[0]) for r in c.execute(sql, (view,)).fetchall()}
+
+    @staticmethod
+    def generation(cur: Cursor, view: str) -> int:
+        """How often the view's tables were replaced by a rebuild (a process caching anything of
+        a view forgets it when this changes)."""
+        row = cur.execute("SELECT generation FROM view_generation WHERE view = ?", (view,)).fetchone()
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    def bump_generation(cur: Cursor, view: str) -> None:
+        cur.execute("INSERT INTO view_generation (view, generation) VALUES (?, 1)"
+                    " ON CONFLICT (view) DO UPDATE SET generation = view_generation.generation + 1", (view,))
+
     @staticmethod
     def set_position(cur: Cursor, view: str, position: int) -> None:
         # An upsert keeps the row (a DELETE and INSERT would let a waiting FOR UPDATE miss it).
@@ -93,6 +186,9 @@ class SQLiteViewStore(ViewStore):
         self._lock = threading.RLock()  # one writer at a time inside this process
         with self.transaction() as cur:
             cur.execute(TRACKING_DDL)
+            cur.execute(GENERATION_DDL)
+            cur.execute(FAULTS_DDL)
+            cur.execute(SKIPS_DDL)
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -104,7 +200,7 @@ class SQLiteViewStore(ViewStore):
         return conn
 
     @contextmanager
-    def transaction(self) -> Iterator[Cursor]:
+    def transaction(self, pipeline: bool = True) -> Iterator[Cursor]:
         conn = self._conn()
         with self._lock:
             conn.execute("BEGIN IMMEDIATE")
@@ -132,30 +228,112 @@ class SQLiteViewStore(ViewStore):
             conn.close()
             self._local.conn = None
 
+    # -- rebuilding beside a running server -------------------------------------------------------
+
+    def shadow(self, fresh: bool) -> SQLiteViewStore:
+        path = self.path.with_name(self.path.stem + ".rebuild.sqlite")
+        if fresh:
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(path) + suffix).unlink(missing_ok=True)
+        return SQLiteViewStore(path)
+
+    @contextmanager
+    def switch(self, shadow: ViewStore) -> Iterator[Cursor]:
+        assert isinstance(shadow, SQLiteViewStore)
+        shadow.close()  # its rows are committed; the copy reads them through ATTACH
+        conn = self._conn()
+        with self._lock:
+            conn.execute("ATTACH DATABASE ? AS rebuilt", (str(shadow.path),))
+            try:
+                with self.transaction() as cur:
+                    yield cur
+            finally:
+                conn.execute("DETACH DATABASE rebuilt")
+
+    def copy_in(self, cur: Cursor, table: str) -> None:
+        cols = ", ".join(r[1] for r in cur.execute(f"PRAGMA rebuilt.table_info({table})").fetchall())
+        cur.execute(f"DELETE FROM main.{table}")
+        cur.execute(f"INSERT INTO main.{table} ({cols}) SELECT {cols} FROM rebuilt.{table}")
+
+    def drop_shadow(self, shadow: ViewStore) -> None:
+        assert isinstance(shadow, SQLiteViewStore)
+        shadow.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(shadow.path) + suffix).unlink(missing_ok=True)
+
 
 class PostgresViewStore(ViewStore):
     kind = "postgres"
 
+    SHADOW_SCHEMA = "esup_rebuild"
+
     def __init__(self, env: dict[str, str], schema: str | None = None) -> None:
+        import psycopg
         from psycopg_pool import ConnectionPool
 
+        self.env = env
+        self.schema = schema  # None: the server's default search path
         parts = [f"host={env['POSTGRES_HOST']}", f"port={env.get('POSTGRES_PORT', '5432')}",
                  f"user={env.get('POSTGRES_USER', 'postgres')}", f"dbname={env['POSTGRES_DBNAME']}"]
         if env.get("POSTGRES_PASSWORD"):
             parts.append(f"password={env['POSTGRES_PASSWORD']}")
-        self.pool = ConnectionPool(" ".join(parts), min_size=1, max_size=4, open=True)
+        self.conninfo = " ".join(parts)
+        kwargs: dict[str, Any] = {}
+        if schema:
+            with psycopg.connect(self.conninfo, autocommit=True) as conn:
+                conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            kwargs["options"] = f"-c search_path={schema}"
+        self.pool = ConnectionPool(self.conninfo, min_size=1, max_size=4, open=True, kwargs=kwargs)
         with self.transaction() as cur:
             cur.execute(TRACKING_DDL)
+            cur.execute(GENERATION_DDL)
+            cur.execute(FAULTS_DDL)
+            cur.execute(SKIPS_DDL)
 
     @contextmanager
-    def transaction(self) -> Iterator[Cursor]:
+    def transaction(self, pipeline: bool = True) -> Iterator[Cursor]:
         # Pipeline mode: writes go out without waiting for each answer (a view's batch is mostly
         # INSERT/UPDATE/DELETE); a fetch still waits for its own result. Over TCP, see pgserver.
+        # Without it (``pipeline=False``) an error is raised by the statement that caused it.
+        if not pipeline:
+            with self.pool.connection() as conn, conn.transaction(), conn.cursor() as raw:
+                yield Cursor(raw, pg=True)
+            return
         with self.pool.connection() as conn, conn.pipeline(), conn.transaction(), conn.cursor() as raw:
             yield Cursor(raw, pg=True)
 
     def close(self) -> None:
         self.pool.close()
+
+    # -- rebuilding beside a running server -------------------------------------------------------
+
+    def shadow(self, fresh: bool) -> PostgresViewStore:
+        if fresh:
+            self._drop_schema()
+        return PostgresViewStore(self.env, schema=self.SHADOW_SCHEMA)
+
+    def _drop_schema(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {self.SHADOW_SCHEMA} CASCADE")
+
+    @contextmanager
+    def switch(self, shadow: ViewStore) -> Iterator[Cursor]:
+        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as raw:
+            yield Cursor(raw, pg=True)
+
+    def copy_in(self, cur: Cursor, table: str) -> None:
+        cols = ", ".join(r[0] for r in cur.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?"
+            " ORDER BY ordinal_position", (self.SHADOW_SCHEMA, table)).fetchall())
+        # DELETE, not TRUNCATE: readers keep their snapshot of the old rows until commit.
+        cur.execute(f"DELETE FROM {table}")
+        cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {self.SHADOW_SCHEMA}.{table}")
+
+    def drop_shadow(self, shadow: ViewStore) -> None:
+        shadow.close()
+        self._drop_schema()
 
 
 def open_view_store(settings: Any) -> ViewStore:

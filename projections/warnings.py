@@ -137,6 +137,9 @@ class WarningThresholds(View):
         self.planner: Planner = planner or StaticPlanner()
         self._synced_for: Cursor | None = None  # each batch has its own cursor: sync once per batch
 
+    def forget(self) -> None:
+        self._synced_for = None
+
     def bind(self, planner: Planner) -> None:
         """Use the system's reference data and policy (``services.warnings.WarningPlanner``);
         unbound, the packaged calendar and the default policy are used."""

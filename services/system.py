@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from domain.case import IngestPolicy
 from domain.clock import Clock
 from infra.pii import Sealer
-from projections.registry import all_views, bind_supervision_views
+from projections.registry import all_views
 from projections.runner import ProjectionRunner
 from projections.store import ViewStore, open_view_store
 from infra.settings import Settings
@@ -56,14 +56,24 @@ class Esup:
             ledger, reference, clock, sealer, IngestPolicy(late_entry_after=settings.late_entry_after), settings.max_batch
         )
         views = open_view_store(settings)
-        runner = ProjectionRunner(ledger, views, all_views())
+        planner = WarningPlanner(reference, reference_app, policy_book_from_env())
+
+        def make_views(store: ViewStore) -> list:
+            """The views, bound to their store and to the reference data (calendars, office
+            hours, warning policy): for the live store, and for a rebuild's shadow."""
+            made = all_views()
+            for view in made:
+                if view.name in ("anomalies", "performance"):
+                    view.bind(store, reference)  # type: ignore[attr-defined]
+                elif view.name == "warning_thresholds":
+                    view.bind(planner)  # type: ignore[attr-defined]
+            return made
+
+        runner = ProjectionRunner(ledger, views, make_views(views), factory=make_views)
         system = cls(
             settings, ledger, reference_app, access_app, reference, ingest, CaseQueries(ledger),
             AccessService(access_app, reference, clock), sealer, clock, views, runner,
         )
-        bind_supervision_views(system)  # anomalies and performance use the published calendars and office hours
-        planner = WarningPlanner(reference, reference_app, policy_book_from_env())
-        runner.view("warning_thresholds").bind(planner)  # type: ignore[attr-defined]
         system.warnings = WarningService(ledger, reference, planner, views, runner, clock)
         return system
 
