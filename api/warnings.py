@@ -27,17 +27,26 @@ def install(app: FastAPI, esup: Any, deps: Any) -> None:
 
     @app.get("/api/v1/warnings", tags=["warnings"])
     def list_warnings(level: str | None = None, department: str | None = None, status: str | None = None,
-                      as_of: str | None = None, case_no: str | None = None, limit: int = 1000, offset: int = 0,
-                      p=Depends(principal)) -> Any:
+                      as_of: str | None = None, by: str = "recorded", case_no: str | None = None,
+                      limit: int = 1000, offset: int = 0, p=Depends(principal)) -> Any:
         """The warning board, ordered by threshold instant. ``status``: a comma-separated list or
         ``all`` (default: the open ones, issued/answered/escalated). ``as_of``: the board as it
-        stood at that instant. Department keys see only their departments."""
+        stood at that instant, as recorded then (``by=recorded``, the default), or by business
+        time (``by=occurred``: the cards the cases' timelines had earned by then, with the
+        status they had then; ``earned`` marks one the system never issued because the step
+        that stopped the case's clock was keyed in first). Department keys see only their
+        departments."""
+        if by not in ("recorded", "occurred"):
+            raise InvalidInput("by is recorded or occurred", code="invalid_query")
+        if by == "occurred" and as_of is None:
+            raise InvalidInput("by=occurred needs as_of", code="invalid_query")
         instant = parse_instant(as_of, "as_of") if as_of is not None else None
         rows = service.board(p, level=level, department=department, status=status, as_of=instant, case_no=case_no,
-                             limit=limit, offset=offset)
+                             limit=limit, offset=offset, by=by)
         out: dict[str, Any] = {"warnings": rows}
         if as_of is not None:
             out["as_of"] = instant
+            out["by"] = by
         return out
 
     @app.get("/api/v1/warnings/{warning_id}", tags=["warnings"])

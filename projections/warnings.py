@@ -129,8 +129,9 @@ def clock_of(row: dict[str, Any]) -> CaseClock:
 
 class WarningThresholds(View):
     name = THRESHOLDS_VIEW
-    version = 2  # 2: withdrawn cards (warning_cases.withdrawn, warning_thresholds.generation)
-    tables = ("warning_thresholds", "warning_cases")
+    # 2: withdrawn cards (warning_cases.withdrawn, warning_thresholds.generation); 3: warning_earned
+    version = 3
+    tables = ("warning_thresholds", "warning_cases", "warning_earned")
     topics = CASE_TOPICS + (CaseWarning.Issued.TOPIC, CaseWarning.Withdrawn.TOPIC)
 
     def __init__(self, planner: Planner | None = None) -> None:
@@ -191,6 +192,26 @@ class WarningThresholds(View):
             )"""
         )
         cur.execute("CREATE INDEX IF NOT EXISTS warning_thresholds_due ON warning_thresholds (due_at)")
+        # Cards a case's timeline earned by business time that were never issued, because the
+        # step that stopped its clock (after the threshold) was keyed in before the scheduler
+        # looked: a back-filled case, a batch. The board by business time shows them.
+        cur.execute(
+            """CREATE TABLE IF NOT EXISTS warning_earned (
+                case_id TEXT NOT NULL,
+                rule TEXT NOT NULL,
+                level TEXT NOT NULL,
+                threshold_at BIGINT NOT NULL,
+                until_at BIGINT NOT NULL,
+                case_no TEXT NOT NULL,
+                department TEXT NOT NULL,
+                item_code TEXT NOT NULL,
+                promised_due_at BIGINT,
+                legal_due_at BIGINT,
+                basis TEXT NOT NULL,
+                PRIMARY KEY (case_id, rule, threshold_at)
+            )"""
+        )
+        cur.execute("CREATE INDEX IF NOT EXISTS warning_earned_time ON warning_earned (threshold_at)")
 
     # -- processing -----------------------------------------------------------------------------
 
@@ -219,6 +240,8 @@ class WarningThresholds(View):
                  center, event.originator_version),
             )
             return
+        if step in TERMINAL or step is Step.SUSPENDED:
+            self._earned(cur, case_id, event.occurred_at)
         if step in TERMINAL:
             cur.execute("DELETE FROM warning_thresholds WHERE case_id = ?", (case_id,))
             cur.execute("DELETE FROM warning_cases WHERE case_id = ?", (case_id,))
@@ -271,6 +294,17 @@ class WarningThresholds(View):
             self.replan(cur, row)
         else:  # nothing moved: the pending thresholds now stand for this version
             cur.execute("UPDATE warning_thresholds SET case_version = ? WHERE case_id = ?", (row["version"], case_id))
+
+    @staticmethod
+    def _earned(cur: Cursor, case_id: str, stopped: datetime) -> None:
+        """The clock stops: pending thresholds it ran past by business time were earned."""
+        cur.execute(
+            "INSERT INTO warning_earned (case_id, rule, level, threshold_at, until_at, case_no, department, item_code,"
+            " promised_due_at, legal_due_at, basis) SELECT case_id, rule, level, due_at, ?, case_no, department,"
+            " item_code, promised_due_at, legal_due_at, basis FROM warning_thresholds WHERE case_id = ? AND due_at < ?"
+            " ON CONFLICT (case_id, rule, threshold_at) DO NOTHING",
+            (us(stopped), case_id, us(stopped)),
+        )
 
     def _withdrawn(self, cur: Cursor, event: Any) -> None:
         """A card withdrawn: its rule may be earned again (by the next generation's card)."""
@@ -533,6 +567,69 @@ def board(
                     for r in related:
                         row[r] = None
         out.append(shape(row))
+    return out
+
+
+def board_by_occurred(
+    cur: Cursor,
+    *,
+    as_of: datetime,
+    level: str | None = None,
+    departments: Sequence[str] | None = None,
+    statuses: Sequence[str] = (*OPEN_STATUSES, "earned"),
+    case_no: str | None = None,
+    limit: int = 1000,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """The board by business time: the cards the cases' timelines had earned by ``as_of`` (their
+    threshold passed while the clock ran), with the status they had then. Issued cards keep the
+    acts done by then (a card earned in 2008 and issued when the case was keyed in later is
+    ``issued`` as of 2008); withdrawn cards were never earned and never show; a card earned by a
+    case whose stopping step was keyed in before any card could be issued is ``earned``."""
+    t = us(as_of)
+    if departments is not None and not departments:
+        return []
+    common: list[str] = []
+    params: list[Any] = []
+    if level:
+        common.append("level = ?")
+        params.append(level)
+    if departments is not None:
+        common.append(f"department IN ({', '.join('?' * len(departments))})")
+        params += list(departments)
+    if case_no:
+        common.append("case_no = ?")
+        params.append(case_no)
+    extra = "".join(f" AND b.{c}" for c in common)
+    extra_e = "".join(f" AND e.{c}" for c in common)
+    cols = ", ".join(f"b.{c}" for c in BOARD_COLUMNS if c != "status")
+    ecols = ", ".join(
+        {"warning_id": "NULL", "issued_at": "NULL", "answered_at": "NULL", "explanation": "NULL",
+         "escalated_at": "NULL", "escalation_due_at": "NULL", "closed_at": "NULL", "withdrawn_at": "NULL"}.get(
+            c, f"e.{c}") for c in BOARD_COLUMNS if c != "status")
+    sql = (
+        f"SELECT * FROM (SELECT {cols}, COALESCE(s.status, 'issued') AS st, NULL AS until_at FROM warning_board b"
+        " LEFT JOIN warning_status s ON s.warning_id = b.warning_id AND s.from_at <= ? AND (s.to_at IS NULL OR s.to_at > ?)"
+        f" WHERE b.threshold_at <= ? AND b.status <> 'withdrawn'{extra}"
+        f" UNION ALL SELECT {ecols}, 'earned' AS st, e.until_at FROM warning_earned e WHERE e.threshold_at <= ?{extra_e}"
+        f") u WHERE st IN ({', '.join('?' * len(statuses))}) ORDER BY threshold_at, case_no, rule LIMIT ? OFFSET ?"
+    )
+    names = [c for c in BOARD_COLUMNS if c != "status"]
+    out = []
+    for found in cur.execute(sql, [t, t, t, *params, t, *params, *statuses, limit, offset]).fetchall():
+        row = dict(zip(names, found))
+        row["status"] = found[len(names)]
+        until = found[len(names) + 1]
+        for key, related in _ACT_FIELDS.items():  # acts after as_of were not known then
+            if row[key] is not None and row[key] > t:
+                row[key] = None
+                for r in related:
+                    row[r] = None
+        shaped = shape(row)
+        if row["status"] == "earned":
+            shaped["id"] = None
+            shaped["clock_stopped_at"] = from_us(until)
+        out.append(shaped)
     return out
 
 

@@ -29,7 +29,7 @@ from domain.thresholds import Level, PolicyBook, WarningPolicy
 from domain.warning import OPEN_STATUSES, POLICY_TOPICS, STATUSES, CaseWarning, PolicyOverride, policy_override_id
 from projections.runner import ProjectionRunner
 from projections.store import ViewStore
-from projections.warnings import BOARD_VIEW, CASE_COLUMNS, THRESHOLDS_VIEW, WarningThresholds, board
+from projections.warnings import BOARD_VIEW, CASE_COLUMNS, THRESHOLDS_VIEW, WarningThresholds, board, board_by_occurred
 from services.ingest import Forbidden, Principal
 from services.logs import notifications_after
 from services.reference import ReferenceService
@@ -140,17 +140,18 @@ class WarningService:
 
     def board(self, principal: Principal, *, level: str | None = None, department: str | None = None,
               status: str | None = None, as_of: datetime | None = None, case_no: str | None = None,
-              limit: int = 1000, offset: int = 0) -> list[dict[str, Any]]:
+              limit: int = 1000, offset: int = 0, by: str = "recorded") -> list[dict[str, Any]]:
         if level is not None and level not in {lv.value for lv in Level}:
             raise InvalidInput("level is yellow, red or severe", code="invalid_query")
+        known = (*STATUSES, "earned") if by == "occurred" else STATUSES
         if status is None:
-            statuses: tuple[str, ...] = OPEN_STATUSES
+            statuses: tuple[str, ...] = (*OPEN_STATUSES, "earned") if by == "occurred" else OPEN_STATUSES
         elif status == "all":
-            statuses = STATUSES
+            statuses = known
         else:
             statuses = tuple(s.strip() for s in status.split(",") if s.strip())
-            if not statuses or set(statuses) - set(STATUSES):
-                raise InvalidInput("status is all, or a comma-separated list of issued, answered, escalated, closed",
+            if not statuses or set(statuses) - set(known):
+                raise InvalidInput(f"status is all, or a comma-separated list of {', '.join(known)}",
                                    code="invalid_query")
         if not 1 <= limit <= 10_000 or offset < 0:
             raise InvalidInput("limit is 1 to 10000 and offset is not negative", code="invalid_query")
@@ -161,7 +162,10 @@ class WarningService:
             departments = [department] if department else sorted(principal.departments)
         elif department is not None:
             departments = [department]
-        with self.store.transaction() as cur:
+        with self.store.read() as cur:
+            if by == "occurred" and as_of is not None:
+                return board_by_occurred(cur, as_of=as_of, level=level, departments=departments, statuses=statuses,
+                                         case_no=case_no, limit=limit, offset=offset)
             return board(cur, as_of=as_of, level=level, departments=departments, statuses=statuses, case_no=case_no,
                          limit=limit, offset=offset)
 

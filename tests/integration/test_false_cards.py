@@ -22,6 +22,7 @@ from infra.recorders import CaseMoved
 from services.anomalies import AnomalyFilter, list_anomalies
 from services.warning_scheduler import WarningScheduler
 from tests.integration.test_ledger import step, submitted
+from tests.integration.test_warnings import GS as GS_KEY
 from tests.integration.test_warnings import OFFICER, accept, check, iso, report
 from tests.unit.test_case import at
 
@@ -225,3 +226,63 @@ def _running_at(esup, case_no: str, threshold: datetime) -> bool:
         elif step in ("suspended", "concluded", "refused", "withdrawn") and reached(threshold, e.occurred_at) is False:
             running = False
     return running
+
+
+class TestTheBoardByBusinessTime:
+    """`GET /api/v1/warnings?as_of=…&by=occurred` (issue 6, item 3): cases back-filled later
+    show the cards their timelines had earned by then, with the status they had then."""
+
+    def test_a_back_filled_batch_shows_the_cards_its_timeline_earned(self, district):
+        # Keyed in on 1 Dec as one batch: accepted 24 Sep, concluded late on 10 Oct.
+        report(district, "2008-12-01 09:00", submitted("B1", when=iso("2008-09-24 09:00")),
+               step("B1", "accepted", iso("2008-09-24 09:00")),
+               step("B1", "concluded", iso("2008-10-10 11:00"), result="issued"))
+        district.warnings.check()
+        district.runner.catch_up()
+        on_9_oct = at("2008-10-09 12:00")
+        assert district.warnings.board(OFFICER, as_of=on_9_oct) == []  # as recorded: nothing yet
+        cards = district.warnings.board(OFFICER, as_of=on_9_oct, by="occurred")
+        assert [(c["level"], c["status"]) for c in cards] == [("yellow", "earned"), ("red", "earned")]
+        assert cards[1]["threshold_at"] == at("2008-10-07 00:00") and cards[1]["id"] is None
+        assert cards[1]["clock_stopped_at"] == at("2008-10-10 11:00")
+        assert [c["level"] for c in district.warnings.board(OFFICER, as_of=at("2008-10-01 12:00"), by="occurred")] \
+            == ["yellow"]
+        # Concluded on 10 Oct: the severe threshold (28 Oct) was never reached.
+        assert "severe" not in {c["level"] for c in district.warnings.board(OFFICER, as_of=at("2008-11-30 12:00"),
+                                                                            by="occurred")}
+
+    def test_issued_cards_show_with_the_status_they_had_then_and_withdrawn_ones_never(self, district):
+        accept(district, "B2", "2008-09-24 09:00")
+        check(district, "2008-10-08 09:00")  # yellow and red issued on 8 Oct
+        red = str(warning_id("B2", "red"))
+        district.clock.set(at("2008-10-09 15:00"))
+        district.warnings.answer(red, "材料待补正", GS_KEY)
+        # Keyed in on 20 Oct: a special procedure from 1 Oct (so red was never earned), none later.
+        report(district, "2008-10-20 09:00", step("B2", "suspended", iso("2008-09-30 10:00"), procedure="hearing"))
+        check(district, "2008-10-20 09:01")
+        by_business = district.warnings.board(OFFICER, as_of=at("2008-10-09 16:00"), by="occurred")
+        assert [(c["level"], c["status"]) for c in by_business] == [("yellow", "issued")]
+        as_recorded = district.warnings.board(OFFICER, as_of=at("2008-10-09 16:00"))
+        assert {c["level"]: c["status"] for c in as_recorded} == {"yellow": "issued", "red": "answered"}
+        district.clock.set(at("2008-10-21 09:00"))
+        district.warnings.answer(str(warning_id("B2", "yellow")), "已处理", GS_KEY)
+        assert [(c["level"], c["status"]) for c in
+                district.warnings.board(OFFICER, as_of=at("2008-10-21 10:00"), by="occurred")] == [("yellow", "answered")]
+
+    def test_over_http(self, district):
+        from fastapi.testclient import TestClient
+
+        from api.app import create_app
+
+        report(district, "2008-12-01 09:00", submitted("B3", when=iso("2008-09-24 09:00")),
+               step("B3", "accepted", iso("2008-09-24 09:00")),
+               step("B3", "concluded", iso("2008-10-10 11:00"), result="issued"))
+        district.runner.catch_up()
+        key = district.access.create("officer")
+        api = TestClient(create_app(district))
+        r = api.get("/api/v1/warnings", params={"as_of": "2008-10-09T12:00:00+08:00", "by": "occurred"},
+                    headers={"Authorization": f"Bearer {key}"})
+        assert r.status_code == 200, r.text
+        assert [w["level"] for w in r.json()["warnings"]] == ["yellow", "red"] and r.json()["by"] == "occurred"
+        bad = api.get("/api/v1/warnings", params={"by": "occurred"}, headers={"Authorization": f"Bearer {key}"})
+        assert bad.status_code == 422 and bad.json()["code"] == "invalid_query"
