@@ -78,7 +78,7 @@ class ProjectionRunner:
         self._listener: threading.Thread | None = None
         self.lock = threading.Lock()  # one catch-up at a time per process
         self.listeners: list[Callable[[str, int], None]] = []  # told (view, position) after each commit
-        with store.transaction() as cur:
+        with store.transaction(pipeline=False) as cur:  # a fetch after DDL: no pipelining here
             cur.execute("CREATE TABLE IF NOT EXISTS view_schema (view TEXT PRIMARY KEY, version INTEGER NOT NULL)")
             for v in views:
                 found = cur.execute("SELECT version FROM view_schema WHERE view = ?", (v.name,)).fetchone()
