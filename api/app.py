@@ -209,8 +209,12 @@ def create_app(esup: Esup) -> FastAPI:
     @app.put("/api/v1/calendar/{year}", tags=["calendar"])
     async def put_year(year: int, request: Request, p: Principal = Depends(principal)) -> Response:
         require(p, Role.ADMIN)
-        schedule, created, changed = esup.reference.publish_year(year, await body(request))
-        return JSON({**schedule.as_dict(), "changed": changed}, status_code=201 if created else 200)
+        raw = await body(request)
+        from starlette.concurrency import run_in_threadpool
+
+        schedule, created, changed, settled = await run_in_threadpool(esup.calendars.publish, year, raw)
+        # ``settled``: cases whose provisional deadlines this year's schedule settled.
+        return JSON({**schedule.as_dict(), "changed": changed, "settled": settled}, status_code=201 if created else 200)
 
     @app.get("/api/v1/calendar/{year}", tags=["calendar"])
     def get_year(year: int, center: str | None = None, p: Principal = Depends(principal)) -> Any:
@@ -268,6 +272,7 @@ def create_app(esup: Esup) -> FastAPI:
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> Any:
-        return {"status": "ok", "store": esup.settings.store, "ledger_position": esup.ledger.recorder.max_notification_id()}
+        return {"status": "ok", "store": esup.settings.store, "ledger_position": esup.ledger.recorder.max_notification_id(),
+                "calendar": esup.calendars.status()}  # next year's schedule missing from 1 Nov
 
     return app

@@ -18,7 +18,7 @@ from domain.access import Role
 from domain.case import Case, CaseRefused, IngestPolicy, case_id, idempotency_key
 from domain.clock import Clock
 from domain.errors import DomainError, InvalidInput
-from domain.ingest import Refusal, SourceEvent, source_event_id
+from domain.ingest import ProvisionalMark, Refusal, SourceEvent, source_event_id
 from domain.organisation import UnitKind
 from domain.steps import Step, StepReport
 from infra.pii import Sealer
@@ -116,7 +116,7 @@ class Outcome:
 @dataclass
 class _Work:
     cases: dict[str, Case | None] = field(default_factory=dict)
-    keys: list[SourceEvent] = field(default_factory=list)
+    keys: list[Any] = field(default_factory=list)  # SourceEvent records and ProvisionalMarks
     outcomes: list[Outcome | None] = field(default_factory=list)
     errors: list[StepError] = field(default_factory=list)
     seen: dict[str, int] = field(default_factory=dict)  # idempotency key -> index in this batch
@@ -233,7 +233,10 @@ class IngestService:
                 item = ref.item(case.item_code, refresh=False)
                 terms = item.version_at(report.occurred_at) if item else None
             calendar = ref.calendar(ref.center_of(case.department, case.window, refresh=False), refresh=False)
+            marked = set(case.provisional_ever)
             event = case.record(report, recorded_at=recorded_at, calendar=calendar, terms=terms, policy=self.policy)
+            # Deadlines leaning on an unpublished year: mark the case (once per year) for settlement.
+            work.keys.extend(ProvisionalMark.mark(case.case_no, y, recorded_at) for y in sorted(case.provisional_ever - marked))
         work.keys.append(SourceEvent.admit(report.actor.department, report.event_id, case.case_no, event.originator_version, recorded_at))
         return Outcome("created", event, case.case_no)  # type: ignore[arg-type]
 

@@ -16,6 +16,7 @@ from projections.store import ViewStore, open_view_store
 from infra.settings import Settings
 from services.access import AccessService
 from services.apps import Access, Ledger, Reference
+from services.calendar import CalendarService
 from services.cases import CaseQueries
 from services.ingest import IngestService
 from services.reference import ReferenceService
@@ -42,6 +43,7 @@ class Esup:
     views: ViewStore
     runner: ProjectionRunner
     warnings: WarningService | None = None  # 预警纠错: policy, scheduler, acts, board
+    calendars: CalendarService | None = None  # publishing years, settling provisional deadlines
 
     @classmethod
     def open(cls, settings: Settings | None = None, clock: Clock | None = None) -> Esup:
@@ -65,6 +67,7 @@ class Esup:
         planner = WarningPlanner(reference, reference_app, policy_book_from_env())
         runner.view("warning_thresholds").bind(planner)  # type: ignore[attr-defined]
         system.warnings = WarningService(ledger, reference, planner, views, runner, clock)
+        system.calendars = CalendarService(ledger, reference, clock)
         return system
 
     def start_background(self) -> None:
