@@ -29,6 +29,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from api.app import create_app
 
     esup = _open(args)
+    for line in calendar_warnings(esup):
+        print(line, flush=True)
     print(f"esup: serving on http://{args.host}:{args.port}/ (API docs at /docs), store: {esup.settings.store}"
           + (f" in {esup.settings.data_dir.resolve()}" if esup.settings.store == "sqlite" else ""), flush=True)
     esup.start_background()
@@ -195,6 +197,36 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 1 if broken else 0
 
 
+def calendar_warnings(esup) -> list[str]:
+    """The line(s) saying next year's schedule is missing (from 1 November), by esup's clock."""
+    status = esup.calendars.status()
+    return [f"esup: warning: {status['message']}"] if status["missing_years"] else []
+
+
+def calendar_report(esup) -> list[str]:
+    status = esup.calendars.status()
+    lines = [f"working calendar: {status['first_year']}..{status['last_year']} (today {status['today']}): {status['status']}"]
+    published = sorted(esup.reference.published_years())
+    if published:
+        lines.append(f"  published at run time: {', '.join(map(str, published))}")
+    lines += [f"  {line}" for line in calendar_warnings(esup)]
+    for year, n in sorted(esup.calendars.pending().items()):
+        lines.append(f"  {n} case(s) with deadlines provisional on {year} (calendar_provisional), settled when it is published")
+    return lines
+
+
+def cmd_calendar(args: argparse.Namespace) -> int:
+    esup = _open(args)
+    try:
+        if args.calendar_cmd == "settle":
+            print(f"{esup.calendars.settle(args.year)} case(s) settled")
+        for line in calendar_report(esup):
+            print(line)
+        return 1 if esup.calendars.status()["missing_years"] else 0
+    finally:
+        esup.close()
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from tools.bench import main as bench
 
@@ -242,6 +274,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=1000, help="events per transaction")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_rebuild)
+
+    p = sub.add_parser("calendar", help="the working calendar: years known, next year's schedule, provisional deadlines")
+    cs = p.add_subparsers(dest="calendar_cmd", required=True)
+    cs.add_parser("status", help="exit 1 when this year's or (from 1 Nov) next year's schedule is missing")
+    c = cs.add_parser("settle", help="settle provisional deadlines on the years now known (e.g. after a package upgrade)")
+    c.add_argument("year", type=int, nargs="?")
+    p.set_defaults(func=cmd_calendar)
 
     p = sub.add_parser("verify", help="rebuild every case and verify its hash chain")
     p.add_argument("--quiet", action="store_true")
