@@ -70,7 +70,7 @@ class StepError:
             "code": self.error.code,
             "status": self.error.status,
             "detail": self.error.detail,
-            **{k: v for k, v in self.error.context.items() if isinstance(v, (str, int))},
+            **{k: v for k, v in self.error.context.items() if isinstance(v, (str, int, dict, list))},
         }
 
 
@@ -87,6 +87,8 @@ class BatchRefused(DomainError):
         )
         self.status = statuses.pop() if len(statuses) == 1 else 422
         self.errors = errors
+        if single:  # one step: its own evidence (e.g. event_id_reused's original and new) at the top
+            self.context = dict(first.context)
 
 
 @dataclass
@@ -171,15 +173,16 @@ class IngestService:
             except IntegrityError:
                 # A racing writer got there first (same case, or the same source event id):
                 # reload and decide again; a true duplicate then answers as one.
-                reused = [k for k in work.keys if self._stored_elsewhere(k)]
+                reused = [k for k in work.keys if isinstance(k, SourceEvent) and self._stored_elsewhere(k)]
                 if reused:
-                    errs = [
-                        StepError(
-                            next(i for i, r in enumerate(reports) if r and r.event_id == k.event_id and r.actor.department == k.department),
-                            CaseRefused(f"event id {k.event_id} was already used for case {self._stored_key(k).case_no}", code="event_id_reused"),
-                        )
-                        for k in reused
-                    ]
+                    errs = []
+                    for k in reused:
+                        i, report = next((i, r) for i, r in enumerate(reports)
+                                         if r and r.event_id == k.event_id and r.actor.department == k.department)
+                        original = self._stored_key(k)
+                        stored = self._stored_event(self.ledger.repository.get(case_id(original.case_no)), original.case_version)
+                        shown = self._stored_content(original.case_no, stored, shown=True)
+                        errs.append(StepError(i, _reused(report, _differences(shown, _content(report)) or ["case_no"], shown, stored), report))
                     self._refuse(errs, principal, batch)
                 continue
             return [o for o in work.outcomes if o is not None]
@@ -192,6 +195,12 @@ class IngestService:
         for i, report in enumerate(reports):
             key = idempotency_key(report.actor.department, report.event_id)
             if key in work.seen:
+                first = reports[work.seen[key]]
+                differs = _differences(_content(first), _content(report))
+                if differs:  # one id, two different steps in one batch: which one is meant?
+                    work.errors.append(StepError(i, _reused(report, differs, _content(first), None), report))
+                    work.outcomes.append(None)
+                    continue
                 earlier = work.outcomes[work.seen[key]]
                 work.outcomes.append(Outcome("duplicate", earlier.event, earlier.case_no) if earlier else None)
                 continue
@@ -208,7 +217,11 @@ class IngestService:
             work.cases[report.case_no] = self._load(report.case_no)
         case = work.cases[report.case_no]
         if case is not None and key in case.source_event_ids:
-            return Outcome("duplicate", self._stored_event(case, case.source_event_ids[key]), case.case_no)
+            stored = self._stored_event(case, case.source_event_ids[key])
+            differs = _differences(self._stored_content(case.case_no, stored), _content(report))
+            if differs:  # same id, other content: an integrator's id bug must not lose data silently
+                raise _reused(report, differs, self._stored_content(case.case_no, stored, shown=True), stored)
+            return Outcome("duplicate", stored, case.case_no)
         if case is not None and not principal.may_read(case.department):
             raise Forbidden(f"case {case.case_no} belongs to another department", code="foreign_case")
         ref = self.reference
@@ -252,6 +265,23 @@ class IngestService:
                 return e  # type: ignore[return-value]
         return next(iter(self.ledger.events.get(case.id, gt=version - 1, lte=version)))  # type: ignore[return-value]
 
+    def _stored_content(self, case_no: str, e: Case.Event, shown: bool = False) -> dict[str, Any]:
+        """What the source said in a stored step, in the shape of ``_content``. The applicant is
+        unsealed to compare (``shown``: left out, personal data never goes into an error)."""
+        data = dict(e.data)
+        sealed = data.pop("applicant", None)
+        item_code = data.pop("item_code", None) if e.STEP is Step.SUBMITTED else None
+        out = {"case_no": case_no, "step": e.STEP.value, "occurred_at": e.occurred_at, **e.actor,
+               "item_code": item_code, "data": data}
+        if shown:
+            out.update(event_id=e.source_event_id, version=e.originator_version, recorded_at=e.timestamp)
+        elif sealed is not None:
+            try:
+                out["applicant"] = self.sealer.open(sealed)
+            except Exception:  # damaged personal data cannot be compared; the chain check reports it
+                out["applicant"] = None
+        return out
+
     def _stored_key(self, key: SourceEvent) -> SourceEvent:
         return self.ledger.repository.get(key.id)
 
@@ -285,3 +315,52 @@ class IngestService:
             by_code = counts.setdefault(e.source, {})
             by_code[e.code] = by_code.get(e.code, 0) + 1
         return counts
+
+
+# What identifies a step's content: everything the source said (not when we recorded it).
+_CONTENT_KEYS = ("case_no", "step", "occurred_at", "department", "window", "staff", "item_code", "data", "applicant")
+
+
+def _content(report: StepReport, shown: bool = False) -> dict[str, Any]:
+    out = {"case_no": report.case_no, "step": report.step.value, "occurred_at": report.occurred_at,
+           **report.actor.as_dict(), "item_code": report.item_code if report.step is Step.SUBMITTED else None,
+           "data": dict(report.data)}
+    if shown:
+        out["event_id"] = report.event_id
+    elif report.applicant is not None:
+        out["applicant"] = report.applicant
+    return out
+
+
+def _differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """The content fields in which two reports of one event id differ (canonical comparison:
+    instants by their UTC value, data as JSON)."""
+    from domain.canonical import canonical_bytes
+
+    out = []
+    for key in _CONTENT_KEYS:
+        if key == "applicant":
+            x, y = a.get(key, _ABSENT), b.get(key, _ABSENT)
+            if x is None:  # the stored personal data cannot be read: not judged here
+                continue
+            if x != y:
+                out.append(key)
+        elif canonical_bytes(a.get(key)) != canonical_bytes(b.get(key)):
+            out.append(key)
+    return out
+
+
+_ABSENT = object()
+
+
+def _reused(report: StepReport, differs: list[str], original: dict[str, Any], stored: Case.Event | None) -> CaseRefused:
+    where = f"case {original['case_no']} v{stored.originator_version}" if stored is not None else "this batch"
+    from domain.canonical import _normalise
+
+    return CaseRefused(
+        f"event id {report.event_id} was already used for another step ({where}); it differs in "
+        f"{', '.join(differs)}. Nothing was stored: send the new step with a new event id",
+        code="event_id_reused", differs=differs,
+        original=_normalise({k: v for k, v in original.items() if k != "applicant"}),
+        new=_normalise(_content(report, shown=True)),
+    )
