@@ -255,9 +255,13 @@ def create_app(esup: Esup) -> FastAPI:
     @app.get("/api/v1/sources/refusals", tags=["steps"])
     def refusals(p: Principal = Depends(principal)) -> Any:
         counts = esup.ingest.refusal_counts()
+        recent = esup.ingest.recent_refusals()
         if p.role is Role.DEPARTMENT:
             counts = {k: v for k, v in counts.items() if k in p.departments}
-        return {"refusals": counts}
+            recent = {k: v for k, v in recent.items() if k in p.departments}
+        # ``refusals``: exact counts per source and code; ``recent``: the last refusals per source
+        # (at most ``sample``), newest first.
+        return {"refusals": counts, "recent": recent, "sample": esup.ingest.refusals.sample}
 
     # Feature modules add their own routes (warnings, monitoring, metrics, ...).
     from types import SimpleNamespace

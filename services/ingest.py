@@ -22,6 +22,7 @@ from domain.ingest import ProvisionalMark, Refusal, SourceEvent, source_event_id
 from domain.organisation import UnitKind
 from domain.steps import Step, StepReport
 from infra.pii import Sealer
+from infra.refusal_store import RefusalStore
 from services.apps import Ledger
 from services.logs import notifications_after
 from services.reference import ReferenceService
@@ -133,6 +134,7 @@ class IngestService:
         sealer: Sealer,
         policy: IngestPolicy = IngestPolicy(),
         max_batch: int = 1000,
+        refusal_sample: int = 100,
     ) -> None:
         self.ledger = ledger
         self.reference = reference
@@ -141,6 +143,9 @@ class IngestService:
         self.policy = policy
         self.max_batch = max_batch
         self._refusal_lock = threading.Lock()
+        # Refusals are counted and sampled beside the ledger, not stored one event each.
+        self.refusals = RefusalStore(ledger.recorder, refusal_sample)
+        self._legacy_counts: dict[str, dict[str, int]] | None = None
 
     def report(self, raws: list[Any], principal: Principal = SYSTEM, batch: bool = True) -> list[Outcome]:
         """Apply a batch of steps. ``batch=False``: one step, refused with its own code."""
@@ -297,24 +302,35 @@ class IngestService:
         records = []
         for e in errors:
             source = e.report.actor.department if e.report else (sorted(principal.departments)[0] if principal.departments else principal.key)
-            records.append(
-                Refusal.record(
-                    source, e.report.event_id if e.report else e.raw_event_id, e.report.case_no if e.report else None,
-                    e.report.step.value if e.report else None, e.error.code, e.error.detail, now,
-                )
-            )
+            records.append({
+                "source": source, "event_id": e.report.event_id if e.report else e.raw_event_id,
+                "case_no": e.report.case_no if e.report else None, "step": e.report.step.value if e.report else None,
+                "code": e.error.code, "detail": e.error.detail, "at": now,
+            })
         with self._refusal_lock:
-            self.ledger.save(*records)
+            self.refusals.record(records)
         raise BatchRefused(errors, batch)
 
     def refusal_counts(self) -> dict[str, dict[str, int]]:
-        """Refusals per source and code, from the ledger's log (refusals are few)."""
-        counts: dict[str, dict[str, int]] = {}
-        for n in notifications_after(self.ledger.recorder, 0, [Refusal.Recorded.TOPIC]):
-            e = self.ledger.mapper.to_domain_event(n)
-            by_code = counts.setdefault(e.source, {})
-            by_code[e.code] = by_code.get(e.code, 0) + 1
+        """Refusals per source and code: the counters, plus the refusals older versions stored
+        one record each in the ledger (read once: no new ones are written)."""
+        if self._legacy_counts is None:
+            legacy: dict[str, dict[str, int]] = {}
+            for n in notifications_after(self.ledger.recorder, 0, [Refusal.Recorded.TOPIC]):
+                e = self.ledger.mapper.to_domain_event(n)
+                by_code = legacy.setdefault(e.source, {})
+                by_code[e.code] = by_code.get(e.code, 0) + 1
+            self._legacy_counts = legacy
+        counts = {source: dict(codes) for source, codes in self._legacy_counts.items()}
+        for source, codes in self.refusals.counts().items():
+            mine = counts.setdefault(source, {})
+            for code, n in codes.items():
+                mine[code] = mine.get(code, 0) + n
         return counts
+
+    def recent_refusals(self, limit: int | None = None) -> dict[str, list[dict[str, Any]]]:
+        """The last refusals of each source (at most the configured sample), newest first."""
+        return self.refusals.recent(limit)
 
 
 # What identifies a step's content: everything the source said (not when we recorded it).

@@ -55,7 +55,8 @@ class Esup:
         reference = ReferenceService(reference_app, clock)
         sealer = Sealer(settings.resolve_pii_key())
         ingest = IngestService(
-            ledger, reference, clock, sealer, IngestPolicy(late_entry_after=settings.late_entry_after), settings.max_batch
+            ledger, reference, clock, sealer, IngestPolicy(late_entry_after=settings.late_entry_after), settings.max_batch,
+            settings.refusal_sample,
         )
         views = open_view_store(settings)
         runner = ProjectionRunner(ledger, views, all_views())
