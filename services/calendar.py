@@ -93,11 +93,15 @@ class CalendarService:
             except AggregateNotFoundError:
                 return 0
             center = self.reference.center_of(case.department, case.window)
-            event = case.settle_deadlines(recorded_at=self.clock.now(), calendar=self.reference.calendar(center))
+            marked = set(case.provisional_ever)
+            now = self.clock.now()
+            event = case.settle_deadlines(recorded_at=now, calendar=self.reference.calendar(center))
             if event is None:
                 return 0
+            # The real holidays may push a deadline into a year still unpublished: mark it too.
+            marks = [ProvisionalMark.mark(case.case_no, y, now) for y in sorted(case.provisional_ever - marked)]
             try:
-                self.ledger.save(case)
+                self.ledger.save(case, *marks)
                 return 1
             except IntegrityError:  # a step was stored meanwhile: decide again on the new state
                 continue

@@ -15,6 +15,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from domain.access import Role
+from domain.canonical import _normalise, canonical_bytes
 from domain.case import Case, CaseRefused, IngestPolicy, case_id, idempotency_key
 from domain.clock import Clock
 from domain.errors import DomainError, InvalidInput
@@ -203,7 +204,7 @@ class IngestService:
                 first = reports[work.seen[key]]
                 differs = _differences(_content(first), _content(report))
                 if differs:  # one id, two different steps in one batch: which one is meant?
-                    work.errors.append(StepError(i, _reused(report, differs, _content(first), None), report))
+                    work.errors.append(StepError(i, _reused(report, differs, _content(first, shown=True), None), report))
                     work.outcomes.append(None)
                     continue
                 earlier = work.outcomes[work.seen[key]]
@@ -351,8 +352,6 @@ def _content(report: StepReport, shown: bool = False) -> dict[str, Any]:
 def _differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     """The content fields in which two reports of one event id differ (canonical comparison:
     instants by their UTC value, data as JSON)."""
-    from domain.canonical import canonical_bytes
-
     out = []
     for key in _CONTENT_KEYS:
         if key == "applicant":
@@ -371,8 +370,6 @@ _ABSENT = object()
 
 def _reused(report: StepReport, differs: list[str], original: dict[str, Any], stored: Case.Event | None) -> CaseRefused:
     where = f"case {original['case_no']} v{stored.originator_version}" if stored is not None else "this batch"
-    from domain.canonical import _normalise
-
     return CaseRefused(
         f"event id {report.event_id} was already used for another step ({where}); it differs in "
         f"{', '.join(differs)}. Nothing was stored: send the new step with a new event id",
