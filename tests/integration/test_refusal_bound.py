@@ -53,3 +53,23 @@ def test_n_refusals_over_the_bound_grow_the_ledger_by_at_most_the_bound(small):
     assert len(recent) == BOUND
     assert recent[0]["code"] == "not_suspended" and recent[0]["event_id"] == "r-6-1"  # newest first
     assert [r["seq"] for r in recent] == list(range(n + 14, n + 14 - BOUND, -1))
+
+
+def test_counts_stay_exact_under_concurrent_writers(small):
+    from concurrent.futures import ThreadPoolExecutor
+
+    esup = small
+    # Two services on the same store, as two serving processes would be: no shared lock.
+    other = Esup.open(esup.settings, esup.clock)
+    try:
+        def refuse(args):
+            service, i = args
+            with pytest.raises(BatchRefused):
+                service.ingest.report([step(f"Y{i}", "accepted", "2008-09-26T09:30:00+08:00", event_id=f"y-{i}")], batch=False)
+
+        with ThreadPoolExecutor(6) as pool:
+            list(pool.map(refuse, [((esup, other)[i % 2], i) for i in range(120)]))
+        assert esup.ingest.refusal_counts() == {"GS": {"unknown_case": 120}}
+        assert len(other.ingest.recent_refusals()["GS"]) == BOUND
+    finally:
+        other.close()
