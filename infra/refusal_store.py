@@ -46,6 +46,7 @@ class RefusalStore:
         """Count each refusal and keep it in its source's ring, all in one transaction."""
         with self.datastore.transaction(commit=True) as cur:
             for r in refusals:
+                r = {**r, "source": _text(r["source"]) or "?"}
                 cur.execute(self._sql(
                     f"INSERT INTO {self.counts_t} (source, code, n) VALUES (?, ?, 1)"
                     f" ON CONFLICT (source, code) DO UPDATE SET n = {self.counts_t.split('.')[-1]}.n + 1"
@@ -61,8 +62,8 @@ class RefusalStore:
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, slot) DO UPDATE SET seq = excluded.seq,"
                     " at = excluded.at, event_id = excluded.event_id, case_no = excluded.case_no, step = excluded.step,"
                     " code = excluded.code, detail = excluded.detail"
-                ), (r["source"], (seq - 1) % self.sample, seq, at, r.get("event_id"), r.get("case_no"), r.get("step"),
-                    r["code"], r["detail"][:500]))
+                ), (r["source"], (seq - 1) % self.sample, seq, at, _text(r.get("event_id")), _text(r.get("case_no")),
+                    _text(r.get("step")), r["code"], _text(r["detail"][:500])))
 
     def counts(self) -> dict[str, dict[str, int]]:
         with self.datastore.transaction(commit=False) as cur:
@@ -97,6 +98,11 @@ class RefusalStore:
                 cur.execute(f"SELECT COUNT(*) AS n FROM {t}")
                 n += int(_first(cur.fetchone()))
         return n
+
+
+def _text(value: str | None) -> str | None:
+    """What a hostile source sent, storable as text everywhere (PostgreSQL refuses NUL)."""
+    return value.replace("\x00", "\\u0000") if value else value
 
 
 def _first(row: Any) -> Any:
