@@ -15,6 +15,8 @@ from domain.errors import DomainError, InvalidInput, NotFound
 from domain.organisation import UnitKind
 from domain.steps import mask, parse_instant
 from services.access import Unauthorised
+from infra.pii import SealBroken
+from services.cases import IntegrityViolation
 from services.ingest import Forbidden, Principal
 from services.system import Esup
 
@@ -90,14 +92,24 @@ def create_app(esup: Esup) -> FastAPI:
 
     def show_case(case, p: Principal) -> dict[str, Any]:
         summary = case.summary()
-        summary["applicant"] = applicant_view(case.applicant, p)
+        try:
+            summary["applicant"] = applicant_view(case.applicant, p, strict=True)
+        except SealBroken:
+            raise IntegrityViolation(
+                f"case {case.case_no}: the applicant's sealed personal data (version 1) does not authenticate: "
+                "damaged in the store", case_no=case.case_no, version=1, problem="unreadable: applicant") from None
         summary["applicant_kind"] = case.applicant_kind
         return summary
 
-    def applicant_view(sealed: str | None, p: Principal) -> dict[str, Any] | None:
+    def applicant_view(sealed: str | None, p: Principal, strict: bool = False) -> dict[str, Any] | None:
         if not sealed:
             return None
-        data = esup.sealer.open(sealed)
+        try:
+            data = esup.sealer.open(sealed)
+        except SealBroken:
+            if strict:
+                raise
+            return {"damaged": True, "code": "integrity_violation"}  # shown as such in a history
         if p.sees_personal_data:
             return data
         return {k: mask(v) for k, v in data.items()}
@@ -141,11 +153,11 @@ def create_app(esup: Esup) -> FastAPI:
 
     @app.get("/api/v1/cases/{case_no}", tags=["cases"])
     def get_case(case_no: str, as_of: str | None = None, by: str = "recorded", p: Principal = Depends(principal)) -> Any:
+        check_case_access(esup.cases.owner(case_no), p)  # before any damage could tell it exists
         if as_of is None:
             case = esup.cases.current(case_no)
         else:
             case = esup.cases.as_of(case_no, parse_instant(as_of, "as_of"), by)
-        check_case_access(esup.cases.current(case_no) if as_of else case, p)
         out = show_case(case, p)
         if as_of:
             out["as_of"] = as_of
@@ -154,10 +166,14 @@ def create_app(esup: Esup) -> FastAPI:
 
     @app.get("/api/v1/cases/{case_no}/events", tags=["cases"])
     def get_events(case_no: str, p: Principal = Depends(principal)) -> Any:
-        events = esup.cases.events(case_no)
-        check_case_access(esup.cases.current(case_no), p)
+        rows = esup.cases.rows(case_no)
+        check_case_access(esup.cases.owner(case_no), p)
         out = []
-        for e in events:
+        for row in rows:
+            e = row.event
+            if e is None:  # damaged: say so where it was, keep the rest
+                out.append({"version": row.version, "damaged": True, "code": "integrity_violation", "problem": row.problem})
+                continue
             data = dict(e.data)
             if "applicant" in data:
                 data["applicant"] = applicant_view(data["applicant"], p)
@@ -170,7 +186,7 @@ def create_app(esup: Esup) -> FastAPI:
 
     @app.get("/api/v1/cases/{case_no}/verify", tags=["cases"])
     def verify_case(case_no: str, p: Principal = Depends(principal)) -> Any:
-        check_case_access(esup.cases.current(case_no), p)
+        check_case_access(esup.cases.owner(case_no), p)
         return esup.cases.verify(case_no)
 
     # -- reference data ------------------------------------------------------------------------
@@ -209,8 +225,12 @@ def create_app(esup: Esup) -> FastAPI:
     @app.put("/api/v1/calendar/{year}", tags=["calendar"])
     async def put_year(year: int, request: Request, p: Principal = Depends(principal)) -> Response:
         require(p, Role.ADMIN)
-        schedule, created, changed = esup.reference.publish_year(year, await body(request))
-        return JSON({**schedule.as_dict(), "changed": changed}, status_code=201 if created else 200)
+        raw = await body(request)
+        from starlette.concurrency import run_in_threadpool
+
+        schedule, created, changed, settled = await run_in_threadpool(esup.calendars.publish, year, raw)
+        # ``settled``: cases whose provisional deadlines this year's schedule settled.
+        return JSON({**schedule.as_dict(), "changed": changed, "settled": settled}, status_code=201 if created else 200)
 
     @app.get("/api/v1/calendar/{year}", tags=["calendar"])
     def get_year(year: int, center: str | None = None, p: Principal = Depends(principal)) -> Any:
@@ -251,9 +271,13 @@ def create_app(esup: Esup) -> FastAPI:
     @app.get("/api/v1/sources/refusals", tags=["steps"])
     def refusals(p: Principal = Depends(principal)) -> Any:
         counts = esup.ingest.refusal_counts()
+        recent = esup.ingest.recent_refusals()
         if p.role is Role.DEPARTMENT:
             counts = {k: v for k, v in counts.items() if k in p.departments}
-        return {"refusals": counts}
+            recent = {k: v for k, v in recent.items() if k in p.departments}
+        # ``refusals``: exact counts per source and code; ``recent``: the last refusals per source
+        # (at most ``sample``), newest first.
+        return {"refusals": counts, "recent": recent, "sample": esup.ingest.refusals.sample}
 
     # Feature modules add their own routes (warnings, monitoring, metrics, ...).
     from types import SimpleNamespace
@@ -274,6 +298,7 @@ def create_app(esup: Esup) -> FastAPI:
                   for f in views["faults"]]
         return {"status": "degraded" if alarms else "ok", "store": esup.settings.store,
                 "ledger_position": esup.ledger.recorder.max_notification_id(), "alarms": alarms,
+                "calendar": esup.calendars.status(),  # next year's schedule missing from 1 Nov
                 "views": views["views"]}
 
     return app

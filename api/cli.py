@@ -29,6 +29,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from api.app import create_app
 
     esup = _open(args)
+    for line in calendar_warnings(esup):
+        print(line, flush=True)
     print(f"esup: serving on http://{args.host}:{args.port}/ (API docs at /docs), store: {esup.settings.store}"
           + (f" in {esup.settings.data_dir.resolve()}" if esup.settings.store == "sqlite" else ""), flush=True)
     esup.start_background()
@@ -211,8 +213,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
     """Rebuild every case from its events and verify its hash chain."""
     from tqdm import tqdm
 
-    from domain.case import verify_chain
-
     esup = _open(args)
     seen, broken = set(), []
     head = esup.ledger.recorder.max_notification_id() or 0
@@ -226,16 +226,50 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 if n.originator_id in seen:
                     continue
                 seen.add(n.originator_id)
-                events = list(esup.ledger.events.get(n.originator_id))
-                bad = verify_chain(events[0].case_no, events)  # type: ignore[attr-defined]
-                if bad is not None:
-                    broken.append((events[0].case_no, bad))  # type: ignore[attr-defined]
+                try:
+                    case_no = esup.ledger.mapper.to_domain_event(n).case_no  # type: ignore[attr-defined]
+                except Exception:  # the first row itself is damaged
+                    broken.append((str(n.originator_id), 1))
+                    continue
+                verdict = esup.cases.verify(case_no)  # a missing or unreadable row breaks the chain there
+                if not verdict["verified"]:
+                    broken.append((case_no, verdict["first_bad_version"]))
             bar.update(batch[-1].id - start)
             start = batch[-1].id
     print(f"{len(seen)} cases verified, {len(broken)} broken chains")
     for case_no, v in broken[:20]:
         print(f"  {case_no}: first bad event v{v}")
     return 1 if broken else 0
+
+
+def calendar_warnings(esup) -> list[str]:
+    """The line(s) saying next year's schedule is missing (from 1 November), by esup's clock."""
+    status = esup.calendars.status()
+    return [f"esup: warning: {status['message']}"] if status["missing_years"] else []
+
+
+def calendar_report(esup) -> list[str]:
+    status = esup.calendars.status()
+    lines = [f"working calendar: {status['first_year']}..{status['last_year']} (today {status['today']}): {status['status']}"]
+    published = sorted(esup.reference.published_years())
+    if published:
+        lines.append(f"  published at run time: {', '.join(map(str, published))}")
+    lines += [f"  {line}" for line in calendar_warnings(esup)]
+    for year, n in sorted(esup.calendars.pending().items()):
+        lines.append(f"  {n} case(s) with deadlines provisional on {year} (calendar_provisional), settled when it is published")
+    return lines
+
+
+def cmd_calendar(args: argparse.Namespace) -> int:
+    esup = _open(args)
+    try:
+        if args.calendar_cmd == "settle":
+            print(f"{esup.calendars.settle(args.year)} case(s) settled")
+        for line in calendar_report(esup):
+            print(line)
+        return 1 if esup.calendars.status()["missing_years"] else 0
+    finally:
+        esup.close()
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -293,6 +327,13 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("--position", type=int, help="the log position to skip (default: the view's current fault)")
     v.add_argument("--note", default="skipped by the operator", help="why (kept with the skip)")
     p.set_defaults(func=cmd_views)
+
+    p = sub.add_parser("calendar", help="the working calendar: years known, next year's schedule, provisional deadlines")
+    cs = p.add_subparsers(dest="calendar_cmd", required=True)
+    cs.add_parser("status", help="exit 1 when this year's or (from 1 Nov) next year's schedule is missing")
+    c = cs.add_parser("settle", help="settle provisional deadlines on the years now known (e.g. after a package upgrade)")
+    c.add_argument("year", type=int, nargs="?")
+    p.set_defaults(func=cmd_calendar)
 
     p = sub.add_parser("verify", help="rebuild every case and verify its hash chain")
     p.add_argument("--quiet", action="store_true")

@@ -42,7 +42,8 @@ def problem(status: int, code: str, detail: str, title: str | None = None, **ext
 def install_error_handlers(app: Any) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
-        extra: dict[str, Any] = {k: v for k, v in exc.context.items() if isinstance(v, (str, int))}
+        # Plain values, and the structured evidence some refusals carry (event_id_reused's original/new).
+        extra: dict[str, Any] = {k: v for k, v in exc.context.items() if isinstance(v, (str, int, dict, list))}
         errors = getattr(exc, "errors", None)
         if errors is not None:
             extra["errors"] = [e.as_dict() for e in errors]

@@ -14,7 +14,12 @@ Rules (China's Administrative Licensing Law art. 82; Civil Code art. 201-203):
   from ``start`` or from the next session start if ``start`` is outside office time.
 * A limit of 0 (即办) ends at the end of the day of acceptance (days) or at ``start``
   itself (hours).
-* A date in a year without a published schedule is never guessed: ``CalendarUnknown``.
+* A date in a year without a published schedule is never guessed: ``CalendarUnknown``,
+  unless the calendar is *provisional* (``provisional()``): then such a year counts Monday
+  to Friday as working days, with no holidays, and ``unpublished_years`` says which years a
+  result leaned on, so the caller can flag it ``calendar_provisional`` and settle it once the
+  year is published. A fact (a case accepted in December) is then never refused for want of
+  next year's State Council notice.
 
 The domain is pure: schedules are handed in (see ``infra.calendar_source``), the wall
 clock is never read, and every datetime must be tz-aware.
@@ -312,6 +317,7 @@ class WorkingCalendar:
         schedules: Mapping[int, YearSchedule],
         office_hours: OfficeHours = DEFAULT_OFFICE_HOURS,
         tz: tzinfo = CHINA_TZ,
+        provisional: bool = False,
     ) -> None:
         if not isinstance(office_hours, OfficeHours):
             raise InvalidInput("office_hours must be an OfficeHours", code="invalid_office_hours")
@@ -327,6 +333,7 @@ class WorkingCalendar:
         self._schedules = checked
         self._office_hours = office_hours
         self._tz = tz
+        self._provisional = bool(provisional)
         self._working: dict[int, tuple[int, ...]] = {}
 
     # -- the calendar itself ---------------------------------------------------------
@@ -344,11 +351,41 @@ class WorkingCalendar:
     def tz(self) -> tzinfo:
         return self._tz
 
+    @property
+    def is_provisional(self) -> bool:
+        """Whether unpublished years are assumed (weekdays, no holidays) instead of refused."""
+        return self._provisional
+
+    def provisional(self) -> WorkingCalendar:
+        """The same calendar, assuming Monday-Friday working days in unpublished years."""
+        if self._provisional:
+            return self
+        new = WorkingCalendar(self._schedules, self._office_hours, self._tz, provisional=True)
+        new._working = dict(self._working)
+        return new
+
+    def unpublished_years(self, first: date, last: date) -> tuple[int, ...]:
+        """The years from ``first`` to ``last`` (dates or instants, local) with no schedule."""
+        lo = self._local(first, "first").date() if isinstance(first, datetime) else first
+        hi = self._local(last, "last").date() if isinstance(last, datetime) else last
+        if hi < lo:
+            lo, hi = hi, lo
+        return tuple(y for y in range(lo.year, hi.year + 1) if y not in self._schedules)
+
     def schedule(self, year: int) -> YearSchedule:
+        """The published schedule of ``year`` (never an assumed one)."""
         try:
             return self._schedules[year]
         except KeyError:
             raise self._unknown(year) from None
+
+    def _effective(self, year: int) -> YearSchedule:
+        found = self._schedules.get(year)
+        if found is not None:
+            return found
+        if self._provisional and 1 <= year <= 9998:
+            return YearSchedule(year)  # assumed: Monday to Friday, no holidays
+        raise self._unknown(year)
 
     def with_schedule(self, schedule: YearSchedule) -> WorkingCalendar:
         """A new calendar where ``schedule`` replaces (or adds) its year."""
@@ -356,14 +393,15 @@ class WorkingCalendar:
             raise InvalidInput("with_schedule needs a YearSchedule", code="invalid_schedule")
         schedules = dict(self._schedules)
         schedules[schedule.year] = schedule
-        new = WorkingCalendar(schedules, self._office_hours, self._tz)
-        new._working = {y: w for y, w in self._working.items() if y != schedule.year}
+        new = WorkingCalendar(schedules, self._office_hours, self._tz, provisional=self._provisional)
+        new._working = {y: w for y, w in self._working.items() if y != schedule.year and y in self._schedules}
         return new
 
     def __repr__(self) -> str:
         ys = self.years
         span = f"{ys[0]}..{ys[-1]}" if ys else "none"
-        return f"<WorkingCalendar years={span} ({len(ys)}) tz={self._tz}>"
+        mode = " provisional" if self._provisional else ""
+        return f"<WorkingCalendar years={span} ({len(ys)}) tz={self._tz}{mode}>"
 
     def _unknown(self, year: int) -> CalendarUnknown:
         return CalendarUnknown(
@@ -376,7 +414,7 @@ class WorkingCalendar:
         cached = self._working.get(year)
         if cached is not None:
             return cached
-        schedule = self.schedule(year)
+        schedule = self._effective(year)
         holidays = {d.toordinal() for d in schedule.holidays}
         workdays = {d.toordinal() for d in schedule.workdays}
         first = date(year, 1, 1).toordinal()
@@ -393,7 +431,7 @@ class WorkingCalendar:
     def is_working_day(self, d: date) -> bool:
         if isinstance(d, datetime):
             raise InvalidInput("is_working_day takes a date, not a datetime", code="invalid_date")
-        schedule = self.schedule(d.year)
+        schedule = self._effective(d.year)
         if d in schedule.workdays:
             return True
         return d.weekday() < 5 and d not in schedule.holidays

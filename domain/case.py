@@ -9,8 +9,9 @@ event, so replay never depends on a calendar that may since have changed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from enum import Enum
 from fractions import Fraction
 from typing import Any, ClassVar, Protocol
 from uuid import UUID, uuid5
@@ -28,6 +29,14 @@ class Calendar(Protocol):
     def deadline_for(self, start: datetime, amount: int | Fraction, unit: Unit) -> datetime: ...
 
     def elapsed(self, a: datetime, b: datetime, unit: Unit) -> int | Fraction: ...
+
+    def unpublished_years(self, first: date | datetime, last: date | datetime) -> tuple[int, ...]: ...
+
+
+class CaseAct(str, Enum):
+    """Acts the ledger records on a case that no source reports (not accepted as steps)."""
+
+    DEADLINES_SETTLED = "deadlines_settled"  # provisional deadlines recomputed on a published year
 
 
 @dataclass(frozen=True)
@@ -171,6 +180,14 @@ class Case(Aggregate):
         TOPIC = "esup.case:Case.Rated"
         STEP = Step.RATED
 
+    class DeadlinesSettled(Event):
+        """Deadlines computed on assumed weekdays (``calendar_provisional``), recomputed once the
+        year's schedule was published. Chained like every step; ``derived`` holds the new
+        deadlines (and on_time for a concluded case), ``data`` the years and the old deadlines."""
+
+        TOPIC = "esup.case:Case.DeadlinesSettled"
+        STEP = CaseAct.DEADLINES_SETTLED
+
     # -- state ---------------------------------------------------------------------------
 
     def __init__(self, case_no: str) -> None:
@@ -206,6 +223,12 @@ class Case(Aggregate):
         self.last_hash = GENESIS_HASH
         self.flags: list[dict[str, Any]] = []
         self.source_event_ids: dict[str, int] = {}
+        # Years the current deadlines were computed without (assumed weekdays), and every year
+        # ever so flagged (each gets one settlement marker).
+        self.provisional_years: tuple[int, ...] = ()
+        self.provisional_ever: set[int] = set()
+        self.extended_promised = Fraction(0)  # units added by extensions alone (not suspensions)
+        self.extended_legal = Fraction(0)
 
     @staticmethod
     def create_id(case_no: str) -> UUID:
@@ -223,11 +246,12 @@ class Case(Aggregate):
         step = e.STEP
         d = e.derived
         self.steps_seen.add(step.value)
-        self.source_event_ids[idempotency_key(e.actor["department"], e.source_event_id)] = e.originator_version
+        if isinstance(step, Step):  # acts of the ledger carry no source's event id
+            self.source_event_ids[idempotency_key(e.actor["department"], e.source_event_id)] = e.originator_version
         if step in STAGE:
             self.stage = max(self.stage, STAGE[step])
-        if self.last_occurred_at is None or e.occurred_at > self.last_occurred_at:
-            self.last_occurred_at = e.occurred_at
+        if isinstance(step, Step) and (self.last_occurred_at is None or e.occurred_at > self.last_occurred_at):
+            self.last_occurred_at = e.occurred_at  # business time of the steps, not of the ledger's acts
         for f in e.flags:
             self.flags.append({**f, "version": e.originator_version, "step": step.value})
         self.last_hash = e.hash
@@ -237,8 +261,19 @@ class Case(Aggregate):
             if key in d:
                 setattr(self, key, d[key])
         if "promised_extra" in d:
+            if step is Step.EXTENDED:
+                self.extended_promised += _frac(d["promised_extra"]) - self.promised_extra
+                self.extended_legal += _frac(d["legal_extra"]) - self.legal_extra
             self.promised_extra = _frac(d["promised_extra"])
             self.legal_extra = _frac(d["legal_extra"])
+        if "promised_due_at" in d:  # every step that decides deadlines says whether they are provisional
+            self.provisional_years = tuple(d.get("provisional_years", ()))
+            self.provisional_ever.update(self.provisional_years)
+        if step is CaseAct.DEADLINES_SETTLED:
+            if "on_time" in d:
+                self.on_time = d["on_time"]
+                self.within_legal = d["within_legal"]
+            return
         if step is Step.SUBMITTED:
             self.item_code = e.data["item_code"]
             self.department = e.actor["department"]
@@ -405,12 +440,73 @@ class Case(Aggregate):
                 elif amount > terms.fee:
                     flags.append(_flag("fee_above_standard", f"charged {amount} yuan above the standard {terms.fee}", standard=str(terms.fee)))
 
+        if "promised_due_at" in derived:
+            start = at if step is Step.ACCEPTED else self.accepted_at
+            assert start is not None
+            years = calendar.unpublished_years(start, max(derived["promised_due_at"], derived["legal_due_at"], at))
+            if years:
+                derived["provisional_years"] = list(years)
+                flags.append(_provisional_flag(years))
+        elif "on_time" in derived and self.provisional_years:
+            # Judged against deadlines that are still provisional: settled with them later.
+            derived["provisional_years"] = list(self.provisional_years)
+            flags.append(_provisional_flag(self.provisional_years, "on_time judged against a provisional deadline: "))
+
         fields = dict(
             source_event_id=report.event_id, occurred_at=at, actor=report.actor.as_dict(),
             data=data, derived=derived, flags=flags,
         )
         digest = chain_hash(self.last_hash, _hash_body(self.case_no, self.version + 1, step, recorded_at, fields))
         self.trigger_event(EVENT_CLASSES[step], timestamp=recorded_at, prev_hash=self.last_hash, hash=digest, **fields)
+        return self.pending_events[-1]  # type: ignore[return-value]
+
+    def settle_deadlines(self, *, recorded_at: datetime, calendar: Calendar) -> Case.Event | None:
+        """Recompute provisional deadlines with ``calendar`` (where a missing year is now
+        published): the limits plus extensions plus suspended time, each suspension measured
+        again. Nothing (None) if the case has no provisional deadline or none of its years is
+        published yet."""
+        if not self.provisional_years or self.accepted_at is None or self.terms is None:
+            return None
+        if all(calendar.unpublished_years(date(y, 1, 1), date(y, 1, 1)) for y in self.provisional_years):
+            return None
+        promised_extra, legal_extra = self.extended_promised, self.extended_legal
+        p, l = self.terms.promised_limit, self.terms.legal_limit
+        for s in self.suspensions:
+            if s.ended_at is None:
+                continue  # an open special procedure is counted when it ends
+            start = max(s.started_at, self.accepted_at)
+            promised_extra += Fraction(calendar.elapsed(start, s.ended_at, p.unit))
+            legal_extra += Fraction(calendar.elapsed(start, s.ended_at, l.unit))
+        derived: dict[str, Any] = {
+            "promised_extra": str(promised_extra),
+            "legal_extra": str(legal_extra),
+            "promised_due_at": calendar.deadline_for(self.accepted_at, p.value + promised_extra, p.unit),
+            "legal_due_at": calendar.deadline_for(self.accepted_at, l.value + legal_extra, l.unit),
+        }
+        flags: list[dict[str, Any]] = []
+        years = calendar.unpublished_years(
+            self.accepted_at, max(derived["promised_due_at"], derived["legal_due_at"], self.concluded_at or self.accepted_at)
+        )
+        if years:
+            derived["provisional_years"] = list(years)
+            flags.append(_provisional_flag(years))
+        if self.concluded_at is not None:
+            derived["on_time"] = self.concluded_at <= derived["promised_due_at"]
+            derived["within_legal"] = self.concluded_at <= derived["legal_due_at"]
+        settled = sorted(set(self.provisional_years) - set(years))
+        data = {
+            "years": settled,
+            "previous": {"promised_due_at": self.promised_due_at, "legal_due_at": self.legal_due_at,
+                         **({"on_time": self.on_time} if self.concluded_at is not None else {})},
+        }
+        fields = dict(
+            source_event_id="calendar:" + ",".join(str(y) for y in settled), occurred_at=recorded_at,
+            actor={"department": self.department, "window": None, "staff": None, "system": "working_calendar"},
+            data=data, derived=derived, flags=flags,
+        )
+        step = CaseAct.DEADLINES_SETTLED
+        digest = chain_hash(self.last_hash, _hash_body(self.case_no, self.version + 1, step, recorded_at, fields))  # type: ignore[arg-type]
+        self.trigger_event(Case.DeadlinesSettled, timestamp=recorded_at, prev_hash=self.last_hash, hash=digest, **fields)
         return self.pending_events[-1]  # type: ignore[return-value]
 
     # -- rules -------------------------------------------------------------------------------
@@ -486,6 +582,7 @@ class Case(Aggregate):
             "fees": {"count": self.fees, "total": self.fee_total},
             "score": self.score,
             "irregularities": list(self.flags),
+            "calendar_provisional": list(self.provisional_years),
             "last_hash": self.last_hash,
         }
 
@@ -493,8 +590,10 @@ class Case(Aggregate):
 EVENT_CLASSES: dict[Step, type[Case.Event]] = {
     cls.STEP: cls  # type: ignore[misc]
     for cls in vars(Case).values()
-    if isinstance(cls, type) and issubclass(cls, Case.Event) and hasattr(cls, "STEP")
+    if isinstance(cls, type) and issubclass(cls, Case.Event) and isinstance(getattr(cls, "STEP", None), Step)
 }
+# The ledger's own acts on cases (not steps: the step views do not subscribe to them).
+ACT_TOPICS = (Case.DeadlinesSettled.TOPIC,)
 
 
 # What each event's hash covers besides the chain position (case, version, step, recording time).
@@ -509,6 +608,16 @@ def _hash_body(case_no: str, version: int, step: Step, recorded_at: datetime, fi
 
 def _flag(code: str, detail: str, **evidence: Any) -> dict[str, Any]:
     return {"code": code, "detail": detail, **evidence}
+
+
+def _provisional_flag(years: tuple[int, ...] | list[int], lead: str = "") -> dict[str, Any]:
+    listed = ", ".join(str(y) for y in years)
+    return _flag(
+        "calendar_provisional",
+        f"{lead}{listed}年工作日历尚未发布，期限暂按周一至周五计算 (no published {listed} schedule: "
+        "deadline computed on weekdays, settled when the year is published)",
+        years=list(years),
+    )
 
 
 def _check_times(report: StepReport, recorded_at: datetime, submitted_at: datetime | None) -> None:

@@ -109,7 +109,8 @@ class ItemVersion:
             legal_limit=legal,
             promised_limit=promised,
             on_the_spot=on_the_spot,
-            fee=parse_money(body.get("fee", 0), "fee"),
+            # "fee": null is how integrators say "no fee": a free item, like an absent fee.
+            fee=parse_money(0 if body.get("fee") is None else body["fee"], "fee"),
             valid_from=parse_date(body.get("valid_from"), "valid_from"),
             valid_to=parse_date(body.get("valid_to"), "valid_to"),
         )

@@ -83,3 +83,37 @@ class Refusal(Aggregate):
             cls.Recorded, source=source, event_id=event_id, case_no=case_no, step=step, code=code,
             detail=detail[:500], timestamp=at,
         )
+
+
+def provisional_mark_id(case_no: str, year: int) -> UUID:
+    return uuid5(NAMESPACE, f"provisional:{case_no}\x1f{year}")
+
+
+class ProvisionalMark(Aggregate):
+    """A case whose deadlines were computed on assumed weekdays because ``year`` had no
+    published schedule. Saved with the step that made them provisional (once per case and
+    year), so publishing the year finds the cases to settle without reading every case."""
+
+    TOPIC = "esup.ingest:ProvisionalMark"
+
+    class Event(Aggregate.Event):
+        pass
+
+    class Marked(Aggregate.Created, Event):
+        TOPIC = "esup.ingest:ProvisionalMark.Marked"
+        case_no: str
+        year: int
+
+    Created = Marked
+
+    def __init__(self, case_no: str, year: int) -> None:
+        self.case_no = case_no
+        self.year = year
+
+    @staticmethod
+    def create_id(case_no: str, year: int) -> UUID:
+        return provisional_mark_id(case_no, year)
+
+    @classmethod
+    def mark(cls, case_no: str, year: int, at: datetime) -> ProvisionalMark:
+        return cls._create(cls.Marked, case_no=case_no, year=year, timestamp=at)

@@ -7,9 +7,11 @@ alone, and later lets a key be destroyed to forget one applicant (crypto-shreddi
 from __future__ import annotations
 
 import base64
+import binascii
 import os
 
 import orjson
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 PREFIX = "pii1:"
@@ -31,7 +33,15 @@ class Sealer:
         return PREFIX + base64.urlsafe_b64encode(nonce + ct).decode()
 
     def open(self, sealed: str) -> dict[str, str]:
-        if not sealed.startswith(PREFIX):
-            raise ValueError("not sealed personal data")
-        raw = base64.urlsafe_b64decode(sealed[len(PREFIX):])
-        return orjson.loads(self._aead.decrypt(raw[:12], raw[12:], b"esup-applicant"))
+        if not isinstance(sealed, str) or not sealed.startswith(PREFIX):
+            raise SealBroken("not sealed personal data")
+        try:
+            raw = base64.urlsafe_b64decode(sealed[len(PREFIX):])
+            return orjson.loads(self._aead.decrypt(raw[:12], raw[12:], b"esup-applicant"))
+        except (InvalidTag, binascii.Error, ValueError) as exc:
+            # AES-GCM authenticates: one changed byte anywhere makes the whole field unreadable.
+            raise SealBroken(f"sealed personal data does not authenticate ({type(exc).__name__})") from None
+
+
+class SealBroken(ValueError):
+    """Sealed personal data that cannot be opened: damaged in the store, or another key."""

@@ -20,6 +20,7 @@ class Settings:
     max_batch: int = 1000
     max_body_bytes: int = 8 * 1024 * 1024
     anomaly_sweep_seconds: float = 60.0
+    refusal_sample: int = 100  # refused steps kept per source (counts are always exact)
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -43,6 +44,8 @@ class Settings:
             s.late_entry_hours = float(env["ESUP_LATE_ENTRY_HOURS"])
         if env.get("ESUP_ANOMALY_SWEEP_SECONDS"):
             s.anomaly_sweep_seconds = float(env["ESUP_ANOMALY_SWEEP_SECONDS"])
+        if env.get("ESUP_REFUSAL_SAMPLE"):
+            s.refusal_sample = int(env["ESUP_REFUSAL_SAMPLE"])
         if env.get("ESUP_MAX_BATCH"):
             s.max_batch = int(env["ESUP_MAX_BATCH"])
         return s

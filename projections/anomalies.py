@@ -39,9 +39,9 @@ from typing import Any, Iterable
 import orjson
 
 from domain.calendar import CHINA_TZ
+from domain.case import EVENT_CLASSES
 from domain.warning import CaseWarning
 from projections.calendars import Calendars
-from projections.case_board import CaseBoard
 from projections.runner import View
 from projections.store import Cursor, ViewStore
 
@@ -126,7 +126,9 @@ class AnomalyPolicy:
         )
 
 
-CASE_TOPICS = CaseBoard.topics  # case steps only
+CASE_TOPICS = tuple(cls.TOPIC for cls in EVENT_CLASSES.values())  # case steps only
+# Flags that say something about our reference data, not about the department's work.
+NOT_IRREGULAR = frozenset({"calendar_provisional"})
 DECIDING = ("accepted", "refused", "decided", "concluded")  # steps someone must answer for
 TIMER_RULES = ("acceptance_overdue", "on_the_spot_overdue", "suspension_long", "legal_limit_exceeded")
 
@@ -463,6 +465,8 @@ class _Case:
     def flags(self, previous_last: dict[str, Any] | None) -> None:
         for f in self.event.flags:
             code = f["code"]
+            if code in NOT_IRREGULAR:
+                continue
             extra = {k: v for k, v in f.items() if k not in ("code", "detail")}
             evidence = [{**self.ev, "detail": f["detail"], **extra}]
             if code == "time_backwards" and previous_last is not None:

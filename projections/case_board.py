@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from domain.case import EVENT_CLASSES
+from domain.case import ACT_TOPICS, EVENT_CLASSES
 from projections.runner import View
 from projections.store import Cursor
 
@@ -21,7 +21,7 @@ def epoch(value: datetime | None) -> float | None:
 class CaseBoard(View):
     name = "case_board"
     tables = ("case_board",)
-    topics = tuple(cls.TOPIC for cls in EVENT_CLASSES.values())  # case steps only
+    topics = tuple(cls.TOPIC for cls in EVENT_CLASSES.values()) + ACT_TOPICS  # steps, and settled deadlines
 
     def create(self, cur: Cursor) -> None:
         cur.execute(
@@ -87,6 +87,8 @@ class CaseBoard(View):
                 sets["on_time"] = int(d["on_time"])
         elif step == "rated":
             sets["score"] = event.data["score"]
+        elif step == "deadlines_settled" and d.get("on_time") is not None:
+            sets["on_time"] = int(d["on_time"])
         assignments = ", ".join(f"{k} = ?" for k in sets)
         cur.execute(
             f"UPDATE case_board SET {assignments}, flags = flags + ? WHERE case_id = ?",

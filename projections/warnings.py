@@ -22,7 +22,7 @@ from typing import Any, Protocol, Sequence
 import orjson
 
 from domain.calendar import CHINA_TZ, WorkingCalendar
-from domain.case import EVENT_CLASSES, STAGE
+from domain.case import ACT_TOPICS, EVENT_CLASSES, STAGE
 from domain.errors import DomainError
 from domain.limits import Limit, Unit
 from domain.steps import Step, TERMINAL
@@ -37,7 +37,8 @@ THRESHOLDS_VIEW = "warning_thresholds"
 # Steps that never move a case's thresholds (no deadline, clock or stage change).
 _NEVER_MOVE = frozenset({Step.SUPPLEMENT_REQUESTED, Step.SUPPLEMENT_RECEIVED, Step.FEE_CHARGED, Step.DELIVERED, Step.RATED})
 BOARD_VIEW = "warning_board"
-CASE_TOPICS = tuple(sorted(cls.TOPIC for cls in EVENT_CLASSES.values()))
+# Case steps, and the ledger's acts on cases (DeadlinesSettled moves deadlines like a step: replan).
+CASE_TOPICS = tuple(sorted(cls.TOPIC for cls in EVENT_CLASSES.values())) + ACT_TOPICS
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 

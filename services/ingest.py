@@ -15,13 +15,15 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from domain.access import Role
+from domain.canonical import _normalise, canonical_bytes
 from domain.case import Case, CaseRefused, IngestPolicy, case_id, idempotency_key
 from domain.clock import Clock
 from domain.errors import DomainError, InvalidInput
-from domain.ingest import Refusal, SourceEvent, source_event_id
+from domain.ingest import ProvisionalMark, Refusal, SourceEvent, source_event_id
 from domain.organisation import UnitKind
 from domain.steps import Step, StepReport
 from infra.pii import Sealer
+from infra.refusal_store import RefusalStore
 from services.apps import Ledger
 from services.logs import notifications_after
 from services.reference import ReferenceService
@@ -70,7 +72,7 @@ class StepError:
             "code": self.error.code,
             "status": self.error.status,
             "detail": self.error.detail,
-            **{k: v for k, v in self.error.context.items() if isinstance(v, (str, int))},
+            **{k: v for k, v in self.error.context.items() if isinstance(v, (str, int, dict, list))},
         }
 
 
@@ -87,6 +89,8 @@ class BatchRefused(DomainError):
         )
         self.status = statuses.pop() if len(statuses) == 1 else 422
         self.errors = errors
+        if single:  # one step: its own evidence (e.g. event_id_reused's original and new) at the top
+            self.context = dict(first.context)
 
 
 @dataclass
@@ -116,7 +120,7 @@ class Outcome:
 @dataclass
 class _Work:
     cases: dict[str, Case | None] = field(default_factory=dict)
-    keys: list[SourceEvent] = field(default_factory=list)
+    keys: list[Any] = field(default_factory=list)  # SourceEvent records and ProvisionalMarks
     outcomes: list[Outcome | None] = field(default_factory=list)
     errors: list[StepError] = field(default_factory=list)
     seen: dict[str, int] = field(default_factory=dict)  # idempotency key -> index in this batch
@@ -131,6 +135,7 @@ class IngestService:
         sealer: Sealer,
         policy: IngestPolicy = IngestPolicy(),
         max_batch: int = 1000,
+        refusal_sample: int = 100,
     ) -> None:
         self.ledger = ledger
         self.reference = reference
@@ -139,6 +144,9 @@ class IngestService:
         self.policy = policy
         self.max_batch = max_batch
         self._refusal_lock = threading.Lock()
+        # Refusals are counted and sampled beside the ledger, not stored one event each.
+        self.refusals = RefusalStore(ledger.recorder, refusal_sample)
+        self._legacy_counts: dict[str, dict[str, int]] | None = None
 
     def report(self, raws: list[Any], principal: Principal = SYSTEM, batch: bool = True) -> list[Outcome]:
         """Apply a batch of steps. ``batch=False``: one step, refused with its own code."""
@@ -171,15 +179,16 @@ class IngestService:
             except IntegrityError:
                 # A racing writer got there first (same case, or the same source event id):
                 # reload and decide again; a true duplicate then answers as one.
-                reused = [k for k in work.keys if self._stored_elsewhere(k)]
+                reused = [k for k in work.keys if isinstance(k, SourceEvent) and self._stored_elsewhere(k)]
                 if reused:
-                    errs = [
-                        StepError(
-                            next(i for i, r in enumerate(reports) if r and r.event_id == k.event_id and r.actor.department == k.department),
-                            CaseRefused(f"event id {k.event_id} was already used for case {self._stored_key(k).case_no}", code="event_id_reused"),
-                        )
-                        for k in reused
-                    ]
+                    errs = []
+                    for k in reused:
+                        i, report = next((i, r) for i, r in enumerate(reports)
+                                         if r and r.event_id == k.event_id and r.actor.department == k.department)
+                        original = self._stored_key(k)
+                        stored = self._stored_event(self.ledger.repository.get(case_id(original.case_no)), original.case_version)
+                        shown = self._stored_content(original.case_no, stored, shown=True)
+                        errs.append(StepError(i, _reused(report, _differences(shown, _content(report)) or ["case_no"], shown, stored), report))
                     self._refuse(errs, principal, batch)
                 continue
             return [o for o in work.outcomes if o is not None]
@@ -192,6 +201,12 @@ class IngestService:
         for i, report in enumerate(reports):
             key = idempotency_key(report.actor.department, report.event_id)
             if key in work.seen:
+                first = reports[work.seen[key]]
+                differs = _differences(_content(first), _content(report))
+                if differs:  # one id, two different steps in one batch: which one is meant?
+                    work.errors.append(StepError(i, _reused(report, differs, _content(first, shown=True), None), report))
+                    work.outcomes.append(None)
+                    continue
                 earlier = work.outcomes[work.seen[key]]
                 work.outcomes.append(Outcome("duplicate", earlier.event, earlier.case_no) if earlier else None)
                 continue
@@ -208,7 +223,11 @@ class IngestService:
             work.cases[report.case_no] = self._load(report.case_no)
         case = work.cases[report.case_no]
         if case is not None and key in case.source_event_ids:
-            return Outcome("duplicate", self._stored_event(case, case.source_event_ids[key]), case.case_no)
+            stored = self._stored_event(case, case.source_event_ids[key])
+            differs = _differences(self._stored_content(case.case_no, stored), _content(report))
+            if differs:  # same id, other content: an integrator's id bug must not lose data silently
+                raise _reused(report, differs, self._stored_content(case.case_no, stored, shown=True), stored)
+            return Outcome("duplicate", stored, case.case_no)
         if case is not None and not principal.may_read(case.department):
             raise Forbidden(f"case {case.case_no} belongs to another department", code="foreign_case")
         ref = self.reference
@@ -233,7 +252,10 @@ class IngestService:
                 item = ref.item(case.item_code, refresh=False)
                 terms = item.version_at(report.occurred_at) if item else None
             calendar = ref.calendar(ref.center_of(case.department, case.window, refresh=False), refresh=False)
+            marked = set(case.provisional_ever)
             event = case.record(report, recorded_at=recorded_at, calendar=calendar, terms=terms, policy=self.policy)
+            # Deadlines leaning on an unpublished year: mark the case (once per year) for settlement.
+            work.keys.extend(ProvisionalMark.mark(case.case_no, y, recorded_at) for y in sorted(case.provisional_ever - marked))
         work.keys.append(SourceEvent.admit(report.actor.department, report.event_id, case.case_no, event.originator_version, recorded_at))
         return Outcome("created", event, case.case_no)  # type: ignore[arg-type]
 
@@ -248,6 +270,23 @@ class IngestService:
             if e.originator_version == version:
                 return e  # type: ignore[return-value]
         return next(iter(self.ledger.events.get(case.id, gt=version - 1, lte=version)))  # type: ignore[return-value]
+
+    def _stored_content(self, case_no: str, e: Case.Event, shown: bool = False) -> dict[str, Any]:
+        """What the source said in a stored step, in the shape of ``_content``. The applicant is
+        unsealed to compare (``shown``: left out, personal data never goes into an error)."""
+        data = dict(e.data)
+        sealed = data.pop("applicant", None)
+        item_code = data.pop("item_code", None) if e.STEP is Step.SUBMITTED else None
+        out = {"case_no": case_no, "step": e.STEP.value, "occurred_at": e.occurred_at, **e.actor,
+               "item_code": item_code, "data": data}
+        if shown:
+            out.update(event_id=e.source_event_id, version=e.originator_version, recorded_at=e.timestamp)
+        elif sealed is not None:
+            try:
+                out["applicant"] = self.sealer.open(sealed)
+            except Exception:  # damaged personal data cannot be compared; the chain check reports it
+                out["applicant"] = None
+        return out
 
     def _stored_key(self, key: SourceEvent) -> SourceEvent:
         return self.ledger.repository.get(key.id)
@@ -264,21 +303,77 @@ class IngestService:
         records = []
         for e in errors:
             source = e.report.actor.department if e.report else (sorted(principal.departments)[0] if principal.departments else principal.key)
-            records.append(
-                Refusal.record(
-                    source, e.report.event_id if e.report else e.raw_event_id, e.report.case_no if e.report else None,
-                    e.report.step.value if e.report else None, e.error.code, e.error.detail, now,
-                )
-            )
+            records.append({
+                "source": source, "event_id": e.report.event_id if e.report else e.raw_event_id,
+                "case_no": e.report.case_no if e.report else None, "step": e.report.step.value if e.report else None,
+                "code": e.error.code, "detail": e.error.detail, "at": now,
+            })
         with self._refusal_lock:
-            self.ledger.save(*records)
+            self.refusals.record(records)
         raise BatchRefused(errors, batch)
 
     def refusal_counts(self) -> dict[str, dict[str, int]]:
-        """Refusals per source and code, from the ledger's log (refusals are few)."""
-        counts: dict[str, dict[str, int]] = {}
-        for n in notifications_after(self.ledger.recorder, 0, [Refusal.Recorded.TOPIC]):
-            e = self.ledger.mapper.to_domain_event(n)
-            by_code = counts.setdefault(e.source, {})
-            by_code[e.code] = by_code.get(e.code, 0) + 1
+        """Refusals per source and code: the counters, plus the refusals older versions stored
+        one record each in the ledger (read once: no new ones are written)."""
+        if self._legacy_counts is None:
+            legacy: dict[str, dict[str, int]] = {}
+            for n in notifications_after(self.ledger.recorder, 0, [Refusal.Recorded.TOPIC]):
+                e = self.ledger.mapper.to_domain_event(n)
+                by_code = legacy.setdefault(e.source, {})
+                by_code[e.code] = by_code.get(e.code, 0) + 1
+            self._legacy_counts = legacy
+        counts = {source: dict(codes) for source, codes in self._legacy_counts.items()}
+        for source, codes in self.refusals.counts().items():
+            mine = counts.setdefault(source, {})
+            for code, n in codes.items():
+                mine[code] = mine.get(code, 0) + n
         return counts
+
+    def recent_refusals(self, limit: int | None = None) -> dict[str, list[dict[str, Any]]]:
+        """The last refusals of each source (at most the configured sample), newest first."""
+        return self.refusals.recent(limit)
+
+
+# What identifies a step's content: everything the source said (not when we recorded it).
+_CONTENT_KEYS = ("case_no", "step", "occurred_at", "department", "window", "staff", "item_code", "data", "applicant")
+
+
+def _content(report: StepReport, shown: bool = False) -> dict[str, Any]:
+    out = {"case_no": report.case_no, "step": report.step.value, "occurred_at": report.occurred_at,
+           **report.actor.as_dict(), "item_code": report.item_code if report.step is Step.SUBMITTED else None,
+           "data": dict(report.data)}
+    if shown:
+        out["event_id"] = report.event_id
+    elif report.applicant is not None:
+        out["applicant"] = report.applicant
+    return out
+
+
+def _differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """The content fields in which two reports of one event id differ (canonical comparison:
+    instants by their UTC value, data as JSON)."""
+    out = []
+    for key in _CONTENT_KEYS:
+        if key == "applicant":
+            x, y = a.get(key, _ABSENT), b.get(key, _ABSENT)
+            if x is None:  # the stored personal data cannot be read: not judged here
+                continue
+            if x != y:
+                out.append(key)
+        elif canonical_bytes(a.get(key)) != canonical_bytes(b.get(key)):
+            out.append(key)
+    return out
+
+
+_ABSENT = object()
+
+
+def _reused(report: StepReport, differs: list[str], original: dict[str, Any], stored: Case.Event | None) -> CaseRefused:
+    where = f"case {original['case_no']} v{stored.originator_version}" if stored is not None else "this batch"
+    return CaseRefused(
+        f"event id {report.event_id} was already used for another step ({where}); it differs in "
+        f"{', '.join(differs)}. Nothing was stored: send the new step with a new event id",
+        code="event_id_reused", differs=differs,
+        original=_normalise({k: v for k, v in original.items() if k != "applicant"}),
+        new=_normalise(_content(report, shown=True)),
+    )

@@ -114,7 +114,10 @@ class ReferenceService:
                 unit = self._units.get((UnitKind.CENTER, center)) if center else None
                 hours = unit.attrs.get("office_hours") if unit else None
                 office = OfficeHours.from_dict(hours) if hours else self._office_hours
-                cal = WorkingCalendar({**self._package, **self._published}, office)
+                # Provisional: a date in a year with no schedule yet counts weekdays, and what
+                # leans on it is flagged ``calendar_provisional`` (a fact is never refused for
+                # want of our reference data); ``schedule(year)`` still refuses such a year.
+                cal = WorkingCalendar({**self._package, **self._published}, office, provisional=True)
                 self._calendars[center] = cal
             return cal
 
@@ -129,6 +132,12 @@ class ReferenceService:
                 return hall.attrs["center"]
         d = self._units.get((UnitKind.DEPARTMENT, department))
         return d.attrs.get("center") if d else None
+
+    def known_years(self) -> list[int]:
+        """Every year with a schedule: packaged or published."""
+        self.refresh()
+        with self._lock:
+            return sorted({*self._package, *self._published})
 
     def published_years(self) -> dict[int, YearSchedule]:
         self.refresh()

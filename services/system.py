@@ -16,6 +16,7 @@ from projections.store import ViewStore, open_view_store
 from infra.settings import Settings
 from services.access import AccessService
 from services.apps import Access, Ledger, Reference
+from services.calendar import CalendarService
 from services.cases import CaseQueries
 from services.ingest import IngestService
 from services.reference import ReferenceService
@@ -42,6 +43,7 @@ class Esup:
     views: ViewStore
     runner: ProjectionRunner
     warnings: WarningService | None = None  # 预警纠错: policy, scheduler, acts, board
+    calendars: CalendarService | None = None  # publishing years, settling provisional deadlines
 
     @classmethod
     def open(cls, settings: Settings | None = None, clock: Clock | None = None) -> Esup:
@@ -53,7 +55,8 @@ class Esup:
         reference = ReferenceService(reference_app, clock)
         sealer = Sealer(settings.resolve_pii_key())
         ingest = IngestService(
-            ledger, reference, clock, sealer, IngestPolicy(late_entry_after=settings.late_entry_after), settings.max_batch
+            ledger, reference, clock, sealer, IngestPolicy(late_entry_after=settings.late_entry_after), settings.max_batch,
+            settings.refusal_sample,
         )
         views = open_view_store(settings)
         planner = WarningPlanner(reference, reference_app, policy_book_from_env())
@@ -75,6 +78,7 @@ class Esup:
             AccessService(access_app, reference, clock), sealer, clock, views, runner,
         )
         system.warnings = WarningService(ledger, reference, planner, views, runner, clock)
+        system.calendars = CalendarService(ledger, reference, clock)
         return system
 
     def start_background(self) -> None:

@@ -379,6 +379,24 @@ def test_a_year_without_a_schedule_is_never_guessed(cal):
         cal.elapsed(at(2026, 12, 30, 10), at(2027, 1, 5, 10), WD)
 
 
+def test_a_provisional_calendar_assumes_weekdays_in_unpublished_years_and_says_which(cal):
+    prov = cal.provisional()
+    assert prov.is_provisional and not cal.is_provisional and prov.years == cal.years
+    # Wed 30 Dec 2026 + 2 working days: Thu 31 Dec, then Fri 1 Jan 2027 (assumed worked).
+    due = prov.deadline(at(2026, 12, 30, 10), Limit(2, WD))
+    assert due == end_of(2027, 1, 1)
+    assert prov.unpublished_years(at(2026, 12, 30, 10), due) == (2027,)
+    assert prov.unpublished_years(date(2026, 1, 1), date(2026, 12, 31)) == ()
+    assert prov.is_working_day(date(2027, 1, 4)) and not prov.is_working_day(date(2027, 1, 9))  # Mon yes, Sat no
+    assert prov.elapsed(at(2026, 12, 30, 10), at(2027, 1, 5, 10), WD) == 4  # 31 Dec, 1, 4, 5 Jan
+    # The year's schedule itself is still never guessed, and publishing it replaces the assumption.
+    with pytest.raises(CalendarUnknown):
+        prov.schedule(2027)
+    published = prov.with_schedule(SCHEDULE_2027)
+    assert published.is_provisional and published.deadline(at(2026, 12, 30, 10), Limit(2, WD)) == end_of(2027, 1, 4)
+    assert published.unpublished_years(at(2026, 12, 30, 10), end_of(2027, 1, 4)) == ()
+
+
 # An ILLUSTRATIVE 2027 schedule (the real one is published in late 2026): New Year's Day
 # Fri 1 Jan 2027 off, and a made-up Sat 9 Jan worked, to show both kinds of exception.
 SCHEDULE_2027 = YearSchedule(2027, frozenset({date(2027, 1, 1)}), frozenset({date(2027, 1, 9)}))
