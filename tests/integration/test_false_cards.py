@@ -286,3 +286,56 @@ class TestTheBoardByBusinessTime:
         assert [w["level"] for w in r.json()["warnings"]] == ["yellow", "red"] and r.json()["by"] == "occurred"
         bad = api.get("/api/v1/warnings", params={"by": "occurred"}, headers={"Authorization": f"Bearer {key}"})
         assert bad.status_code == 422 and bad.json()["code"] == "invalid_query"
+
+
+@pytest.mark.slow
+def test_one_request_at_a_time_beside_a_serving_scheduler_leaves_no_false_card(tmp_path):
+    """The first user's report, as they met it: the README's steps posted one request at a time
+    (submitted, accepted, concluded within the promise, all back-filled for 2008) to a real
+    `esup serve` whose scheduler is awake. No open card may remain on an on-time case."""
+    import time
+
+    import httpx
+
+    from infra.settings import Settings
+    from services.system import Esup
+    from tests.conftest import define_basics
+    from tests.integration.test_crash import free_port, start_server
+
+    data = tmp_path / "data"
+    esup = Esup.open(Settings(data_dir=data))
+    define_basics(esup)
+    key = esup.access.create("admin")
+    esup.close()
+    port = free_port()
+    server = start_server(data, port)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"},
+                          timeout=30) as c:
+            rng = random.Random(6)
+            for i in range(40):
+                case_no = f"CDGX2008900{i:04d}"
+                day = 1 + i % 20
+                for body in (submitted(case_no, when=f"2008-09-{day:02d}T09:00:00+08:00"),
+                             step(case_no, "accepted", f"2008-09-{day:02d}T09:30:00+08:00"),
+                             step(case_no, "concluded", f"2008-09-{day + 1:02d}T10:00:00+08:00", result="issued")):
+                    r = c.post("/api/v1/steps", json=body)
+                    assert r.status_code == 201, r.text
+                    if i < 12:  # typed by hand: a pause between requests, the scheduler looks meanwhile
+                        time.sleep(rng.uniform(0.0, 0.8))
+            deadline = time.time() + 20
+            while time.time() < deadline:  # the scheduler and the views settle
+                time.sleep(1.0)
+                h = c.get("/healthz").json()
+                if all(v["lag"] == 0 for v in h["views"].values()):
+                    break
+            time.sleep(1.5)
+            open_ = c.get("/api/v1/warnings").json()["warnings"]
+            assert open_ == [], f"{len(open_)} false cards, e.g. {open_[:1]}"
+            for w in c.get("/api/v1/warnings", params={"status": "all"}).json()["warnings"]:
+                assert w["status"] == "withdrawn"  # issued before the conclusion arrived, then withdrawn
+            case = c.get("/api/v1/cases/CDGX20089000000").json()
+            assert case["status"] == "concluded" and case["on_time"] is True
+    finally:
+        server.terminate()
+        server.wait(30)
