@@ -62,9 +62,15 @@ def create_app(esup: Esup) -> FastAPI:
     install_error_handlers(app)
 
     def principal(request: Request) -> Principal:
-        header = request.headers.get("authorization", "")
+        header = request.headers.get("authorization", "").strip()
+        if not header:
+            raise Unauthorised("send Authorization: Bearer <key>", code="missing_key")
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        if scheme.lower() != "bearer":
+            # The commonest integration slip: the key sent bare (or under another scheme).
+            raise Unauthorised("the Authorization header must read 'Bearer <key>': the word Bearer and a space "
+                               "before the key", code="missing_bearer")
+        if not token.strip():
             raise Unauthorised("send Authorization: Bearer <key>", code="missing_key")
         return esup.access.authenticate(token.strip())
 

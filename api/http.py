@@ -34,15 +34,15 @@ class JSON(Response):
 
 
 def problem(status: int, code: str, detail: str, title: str | None = None, **extra: Any) -> Response:
-    body = {"type": PROBLEM_TYPE + code, "title": title or code.replace("_", " "), "status": status,
-            "detail": detail, "code": code, **extra}
+    body = {**extra, "type": PROBLEM_TYPE + code, "title": title or code.replace("_", " "), "status": status,
+            "detail": detail, "code": code}
     return Response(orjson.dumps(body, default=_default), status_code=status, media_type="application/problem+json")
 
 
 def install_error_handlers(app: Any) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
-        extra: dict[str, Any] = {k: v for k, v in exc.context.items() if isinstance(v, (str, int))}
+        extra: dict[str, Any] = exc.public_context()
         errors = getattr(exc, "errors", None)
         if errors is not None:
             extra["errors"] = [e.as_dict() for e in errors]

@@ -23,6 +23,12 @@ class DomainError(Exception):
     def __str__(self) -> str:
         return f"{self.code}: {self.detail}"
 
+    def public_context(self) -> dict[str, object]:
+        """The context fields a problem document shows: strings, integers and lists of strings
+        (e.g. ``missing``); anything else stays internal."""
+        return {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in self.context.items()
+                if isinstance(v, (str, int)) or (isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v))}
+
 
 class NotFound(DomainError):
     code = "not_found"

@@ -221,9 +221,13 @@ class StepReport:
         unknown = set(raw) - known
         if unknown:
             raise InvalidInput(f"unknown fields: {', '.join(sorted(unknown))}", code="unknown_field")
-        for key in ("event_id", "case_no", "step", "occurred_at", "department"):
-            if raw.get(key) is None:
-                raise InvalidInput(f"{key} is required", code="missing_field", field=key)
+        # Name every missing field at once, so a source fixes its mapping in one round.
+        missing = [k for k in ("event_id", "case_no", "step", "occurred_at", "department") if raw.get(k) is None]
+        if raw.get("step") == Step.SUBMITTED.value and raw.get("item_code") is None:
+            missing.append("item_code")
+        if missing:
+            raise InvalidInput(f"required: {', '.join(missing)}" + (" (item_code on submitted)" if "item_code" in missing else ""),
+                               code="missing_field", field=missing[0], missing=missing)
         event_id = _code(raw["event_id"], "event_id")
         if not isinstance(raw["case_no"], str) or not raw["case_no"] or len(raw["case_no"]) > 50:
             # GB/T 39046: 办件编号 is up to 50 characters.
@@ -245,7 +249,8 @@ class StepReport:
         item_code = raw.get("item_code")
         if step is Step.SUBMITTED:
             if item_code is None:
-                raise InvalidInput("item_code is required on submitted", code="missing_field", field="item_code")
+                raise InvalidInput("item_code is required on submitted", code="missing_field", field="item_code",
+                                   missing=["item_code"])
             item_code = _code(item_code, "item_code")
         elif item_code is not None:
             item_code = _code(item_code, "item_code")
