@@ -57,9 +57,14 @@ def create_app(esup: Esup) -> FastAPI:
         "with a stable `code`.",
         version="1.0",
         default_response_class=JSON,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.esup = esup
     install_error_handlers(app)
+    from api import docs
+
+    docs.install(app)  # /docs and /redoc from the package's own assets (offline networks)
 
     def principal(request: Request) -> Principal:
         header = request.headers.get("authorization", "").strip()

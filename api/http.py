@@ -39,6 +39,17 @@ def problem(status: int, code: str, detail: str, title: str | None = None, **ext
     return Response(orjson.dumps(body, default=_default), status_code=status, media_type="application/problem+json")
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match is not Match.NONE and getattr(route, "methods", None):
+            methods |= set(route.methods)
+    return sorted(methods)
+
+
 def install_error_handlers(app: Any) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
@@ -61,7 +72,14 @@ def install_error_handlers(app: Any) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "no_such_route", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return problem(exc.status_code, code, str(exc.detail))
+        resp = problem(exc.status_code, code, str(exc.detail))
+        if exc.headers:
+            resp.headers.update(exc.headers)
+        if exc.status_code == 405:
+            # RFC 9110: a 405 lists every method the path takes. Starlette names only the first
+            # route that matched the path, and GET and PUT of one path are separate routes here.
+            resp.headers["Allow"] = ", ".join(_allowed_methods(request))
+        return resp
 
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception) -> Response:  # pragma: no cover - last resort
