@@ -18,24 +18,6 @@ from services.access import Unauthorised
 from services.ingest import Forbidden, Principal
 from services.system import Esup
 
-STEP_SCHEMA = {
-    "type": "object",
-    "required": ["event_id", "case_no", "step", "occurred_at", "department"],
-    "properties": {
-        "event_id": {"type": "string", "description": "the source's own event id (idempotency key)"},
-        "case_no": {"type": "string", "maxLength": 50, "description": "办件编号"},
-        "step": {"type": "string", "enum": [
-            "submitted", "supplement_requested", "supplement_received", "accepted", "refused", "undertaken",
-            "reviewed", "decided", "concluded", "delivered", "suspended", "resumed", "extended", "fee_charged",
-            "withdrawn", "rated"]},
-        "occurred_at": {"type": "string", "format": "date-time", "description": "ISO 8601 with a UTC offset"},
-        "department": {"type": "string"},
-        "window": {"type": "string"},
-        "staff": {"type": "string"},
-        "item_code": {"type": "string", "description": "required on submitted"},
-        "data": {"type": "object", "description": "step-specific fields: result, reason, amount, score, procedure, granted, applicant, ..."},
-    },
-}
 # Modules with ``install(app, esup, deps)``; ``deps`` has principal (a FastAPI dependency),
 # require(principal, *roles), body(request), applicant_view(sealed, principal), check_case_access.
 ROUTE_MODULES: list[str] = ["api.monitor", "api.warnings", "api.supervision"]
@@ -65,6 +47,9 @@ def create_app(esup: Esup) -> FastAPI:
     from api import docs
 
     docs.install(app)  # /docs and /redoc from the package's own assets (offline networks)
+    from api import openapi
+
+    openapi.install(app)  # bodies, answers, refusals and the bearer scheme (see api/openapi.py)
 
     def principal(request: Request) -> Principal:
         header = request.headers.get("authorization", "").strip()
@@ -120,8 +105,7 @@ def create_app(esup: Esup) -> FastAPI:
 
     # -- steps -------------------------------------------------------------------------------
 
-    @app.post("/api/v1/steps", status_code=201, tags=["steps"],
-              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": STEP_SCHEMA}}}})
+    @app.post("/api/v1/steps", status_code=201, tags=["steps"])
     async def post_step(request: Request, p: Principal = Depends(principal)) -> Response:
         require(p, Role.DEPARTMENT, Role.ADMIN)
         raw = await body(request)
@@ -132,8 +116,7 @@ def create_app(esup: Esup) -> FastAPI:
         outcome = (await run_in_threadpool(esup.ingest.report, [raw], p, False))[0]
         return JSON(outcome.as_dict(), status_code=201 if outcome.status == "created" else 200)
 
-    @app.post("/api/v1/steps/batch", status_code=201, tags=["steps"],
-              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "array", "items": STEP_SCHEMA}}}}})
+    @app.post("/api/v1/steps/batch", status_code=201, tags=["steps"])
     async def post_batch(request: Request, p: Principal = Depends(principal)) -> Response:
         require(p, Role.DEPARTMENT, Role.ADMIN)
         raw = await body(request)

@@ -144,6 +144,8 @@ def install(app: FastAPI, esup: Any, deps: Any) -> None:
             on = date.fromisoformat(day) if day else None
         except ValueError:
             raise InvalidInput("date must be YYYY-MM-DD", code="invalid_query") from None
+        if on is not None and not 1900 <= on.year <= 2199:
+            raise InvalidInput("date must be between 1900 and 2199", code="invalid_query")
         if not 1 <= days <= 92:
             raise InvalidInput("days must be between 1 and 92", code="invalid_query")
         scope = Scope.parse(None, department, allowed(p))

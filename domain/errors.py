@@ -26,7 +26,12 @@ class DomainError(Exception):
     def public_context(self) -> dict[str, object]:
         """The context fields a problem document shows: strings, integers and lists of strings
         (e.g. ``missing``); anything else stays internal."""
-        return {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in self.context.items()
+        def shown(v: object) -> object:
+            if isinstance(v, (list, tuple)):
+                return list(v)
+            return str(v) if isinstance(v, int) and not -2**63 <= v < 2**63 else v  # JSON numbers stay 64-bit
+
+        return {k: shown(v) for k, v in self.context.items()
                 if isinstance(v, (str, int)) or (isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v))}
 
 
