@@ -32,6 +32,7 @@ from fastapi.responses import FileResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
+from api.http import present
 from domain.access import Role
 from domain.errors import InvalidInput
 from domain.organisation import UnitKind
@@ -62,7 +63,7 @@ def _frame(items: list[Item], resume: int | None) -> str:
     connection lost mid-chunk leaves the previous id: the chunk comes again, nothing is skipped."""
     out = []
     for item in items:
-        out.append(f"event: {item.kind}\ndata: " + orjson.dumps(item.data).decode() + "\n\n")
+        out.append(f"event: {item.kind}\ndata: " + orjson.dumps(present(item.data)).decode() + "\n\n")
     if resume is not None:
         out.append(f"id: {resume}\n\n")
     return "".join(out)

@@ -30,6 +30,8 @@ STR, INT, NUM, BOOL = _t("string"), _t("integer"), _t("number"), _t("boolean")
 NSTR, NINT, NNUM, NBOOL = _t(["string", "null"]), _t(["integer", "null"]), _t(["number", "null"]), _t(["boolean", "null"])
 INSTANT = _t("string", format="date-time", description="RFC 3339 in China time, e.g. 2008-10-06T10:00:00+08:00")
 NINSTANT = _t(["string", "null"], format="date-time")
+DUE_DATE = _t(["string", "null"], format="date", description="the last day the deadline covers (the *_due_at "
+                                                              "beside it is the instant it ends)")
 DATE, NDATE = _t("string", format="date"), _t(["string", "null"], format="date")
 ANY_OBJ = _t("object")
 RATE = _t(["number", "null"], minimum=0, maximum=100, description="a percentage, 0-100 (null when nothing to count)")
@@ -76,16 +78,18 @@ SCHEMAS: dict[str, Any] = {
         "status": _t("string", enum=["created", "duplicate"]), "event_id": STR, "case_no": STR,
         "step": _t("string", enum=STEP_NAMES), "version": INT, "recorded_at": INSTANT, "hash": STR,
         "flags": arr(ref("Flag")), "promised_due_at": NINSTANT, "legal_due_at": NINSTANT, "on_time": NBOOL,
+        "promised_due_date": DUE_DATE, "legal_due_date": DUE_DATE,
     }, required=["status", "event_id", "case_no", "step", "version", "recorded_at", "hash", "flags"]),
     "Case": obj({
         "case_no": STR, "item_code": NSTR, "item_version": NINT, "department": STR, "window": NSTR,
         "status": STR, "suspended": BOOL, "version": INT, "submitted_at": NINSTANT, "accepted_at": NINSTANT,
         "promised_due_at": NINSTANT, "legal_due_at": NINSTANT, "concluded_at": NINSTANT, "closed_at": NINSTANT,
-        "result": {}, "granted": NBOOL, "on_time": NBOOL, "within_legal": NBOOL,
+        "promised_due_date": DUE_DATE, "legal_due_date": DUE_DATE, "result": {}, "granted": NBOOL, "on_time": NBOOL, "within_legal": NBOOL,
         "suspensions": arr(ANY_OBJ), "extensions": INT, "supplements": INT, "fees": ANY_OBJ, "score": NINT,
         "irregularities": arr(ANY_OBJ), "last_hash": STR, "applicant": _t(["object", "null"]),
         "applicant_kind": NSTR,
-    }, required=["case_no", "department", "status", "version", "promised_due_at", "legal_due_at", "on_time"]),
+    }, required=["case_no", "department", "status", "version", "promised_due_at", "legal_due_at",
+                 "promised_due_date", "legal_due_date", "on_time"]),
     "Event": obj({
         "version": INT, "step": STR, "event_id": STR, "occurred_at": INSTANT, "recorded_at": INSTANT,
         "actor": ANY_OBJ, "data": ANY_OBJ, "derived": ANY_OBJ, "flags": arr(ref("Flag")), "prev_hash": STR, "hash": STR,
@@ -112,7 +116,8 @@ SCHEMAS: dict[str, Any] = {
         "rule": STR, "basis": NSTR, "status": _t("string", enum=["issued", "answered", "escalated", "closed", "withdrawn"]),
         "threshold_at": INSTANT, "issued_at": INSTANT, "promised_due_at": NINSTANT, "legal_due_at": NINSTANT,
         "answered_at": NINSTANT, "explanation": NSTR, "escalated_at": NINSTANT, "escalation_due_at": NINSTANT,
-        "closed_at": NINSTANT, "history": arr(ANY_OBJ),
+        "closed_at": NINSTANT, "history": arr(ANY_OBJ), "promised_due_date": DUE_DATE, "legal_due_date": DUE_DATE,
+        "escalation_due_date": DUE_DATE,
     }, required=["id", "case_no", "department", "level", "status", "threshold_at"]),
     "Anomaly": obj({
         "case_no": STR, "type": STR, "type_label": STR, "rule": STR, "rule_label": STR, "reason": STR, "status": STR,

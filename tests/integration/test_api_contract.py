@@ -3,8 +3,16 @@ not, the OpenAPI document, and the docs page working with no network."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import os
+import re
+
+import pytest
+
 from tests.integration.test_api import api, assert_problem  # noqa: F401  (fixture)
 from tests.integration.test_ledger import case_events, step, submitted
+from tests.unit.test_case import at
 
 
 def test_another_departments_case_answers_like_a_case_that_does_not_exist(api):
@@ -47,13 +55,6 @@ def test_every_missing_field_of_a_step_is_named(api):
 
 
 # -- the docs page, offline ------------------------------------------------------------------
-
-import base64  # noqa: E402
-import hashlib  # noqa: E402
-import os  # noqa: E402
-import re  # noqa: E402
-
-import pytest  # noqa: E402
 
 
 def test_docs_load_nothing_from_elsewhere_and_every_asset_is_served(api):
@@ -104,3 +105,91 @@ def test_swagger_ui_renders_in_chromium_with_no_request_elsewhere(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+# -- one unit, one name, one style -------------------------------------------------------------
+
+INSTANT_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{6})?\+08:00$")
+
+
+def _instants(value, key=None, out=None):
+    """Every (key, text) that is an instant anywhere in an answer, stored payloads aside."""
+    out = [] if out is None else out
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k not in ("data", "derived", "flags"):
+                _instants(v, k, out)
+    elif isinstance(value, list):
+        for v in value:
+            _instants(v, key, out)
+    elif isinstance(value, str) and re.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}", value):
+        out.append((key, value))
+    return out
+
+
+def _day(api):
+    r = api("POST", "/api/v1/steps/batch", key="admin", json=[
+        submitted("C1", when="2008-10-06T09:00:00+08:00"), step("C1", "accepted", "2008-10-06T09:30:00+08:00"),
+        step("C1", "concluded", "2008-10-07T10:00:00+08:00", result="issued"),
+        submitted("C2", when="2008-09-22T09:00:00+08:00"), step("C2", "accepted", "2008-09-22T09:30:00+08:00"),
+        step("C2", "concluded", "2008-10-07T11:00:00+08:00", result="issued"),
+        submitted("D1", item="DS-001", dept="DS", when="2008-10-07T09:00:00+08:00"),
+        step("D1", "accepted", "2008-10-07T09:10:00+08:00")])
+    assert r.status_code == 201, r.text
+    api.esup.runner.catch_up()
+
+
+def test_rates_are_percentages_in_the_summary_as_in_the_metrics(api):
+    _day(api)
+    summary = api("GET", "/api/v1/monitor/summary", key="officer", params={"date": "2008-10-07"}).json()
+    metrics = api("GET", "/api/v1/metrics", key="officer",
+                  params={"group_by": "department", "from": "2008-10-07", "to": "2008-10-07"}).json()
+    gs = next(r for r in metrics["rows"] if r["key"] == "GS")
+    assert summary["counters"]["on_time_rate"] == gs["on_time_rate"] == metrics["total"]["on_time_rate"] == 50.0
+    league = {d["department"]: d for d in summary["departments"]}
+    assert league["GS"]["on_time_rate"] == 50.0
+
+
+def test_an_anomaly_has_the_same_names_in_the_stream_as_in_rest(api):
+    from services.monitor import MonitorFeed, Progress, Scope, find_anomaly_source
+
+    _day(api)  # D1 is accepted by nobody named: missing_actor
+    rest = next(a for a in api("GET", "/api/v1/anomalies", key="officer").json()["anomalies"] if a["case_no"] == "D1")
+    esup = api.esup
+    feed = MonitorFeed(esup.ledger, esup.views, find_anomaly_source(esup.runner))
+    at, items = Progress.at(0), []
+    for _ in range(20):
+        got, at = feed.read(at, Scope.parse("anomaly", None, None))
+        items += got
+    streamed = next(i.data for i in items if i.kind == "anomaly" and i.data["case_no"] == "D1" and i.data["rule"] == rest["rule"])
+    for name in ("case_no", "rule", "type", "reason", "status", "department", "occurred_at", "detected_at"):
+        assert streamed[name] == rest[name], name
+    assert "category" not in streamed and "summary" not in streamed
+
+
+def test_every_instant_is_china_time_and_every_deadline_names_its_last_day(api):
+    out = api("POST", "/api/v1/steps", json=submitted("C1"))
+    accepted = api("POST", "/api/v1/steps", json=step("C1", "accepted", "2008-09-26T09:30:00+08:00")).json()
+    assert accepted["legal_due_at"] == "2008-10-30T00:00:00+08:00" and accepted["legal_due_date"] == "2008-10-29"
+    case = api("GET", "/api/v1/cases/C1").json()
+    # "By the end of 29 Oct": the instant is midnight that follows, the date is the 29th.
+    assert (case["promised_due_at"], case["promised_due_date"]) == ("2008-10-09T00:00:00+08:00", "2008-10-08")
+    assert (case["legal_due_at"], case["legal_due_date"]) == ("2008-10-30T00:00:00+08:00", "2008-10-29")
+    # A working-hours deadline ends within its day.
+    api("POST", "/api/v1/steps/batch", json=[submitted("D1", item="DS-001", dept="DS", when="2008-09-28T16:00:00+08:00"),
+                                             step("D1", "accepted", "2008-09-28T16:00:00+08:00", dept="DS")], key="admin")
+    d1 = api("GET", "/api/v1/cases/D1", key="officer").json()
+    assert d1["promised_due_at"].startswith("2008-10-06T11:30") and d1["promised_due_date"] == "2008-10-06"
+    api.esup.clock.set(at("2008-10-20 12:00"))
+    api.esup.warnings.check()
+    board = api("GET", "/api/v1/warnings", key="officer", params={"status": "all"}).json()
+    warning = next(w for w in board["warnings"] if w["case_no"] == "C1" and w["level"] == "red")
+    acted = api("POST", f"/api/v1/warnings/{warning['id']}/escalate", key="officer", json={"note": "请说明"}).json()
+    assert acted["escalation_due_date"] and acted["legal_due_date"] == "2008-10-29"
+    answers = [out.json(), accepted, case, d1, board, acted, api("GET", f"/api/v1/warnings/{warning['id']}", key="officer").json(),
+               api("GET", "/api/v1/cases/C1/events").json(), api("GET", "/api/v1/items/GS-001").json(),
+               api("GET", "/api/v1/monitor/summary", key="officer").json(),
+               api("GET", "/api/v1/anomalies", key="officer").json()]
+    seen = [pair for answer in answers for pair in _instants(answer)]
+    assert len(seen) > 40
+    assert all(INSTANT_TEXT.match(text) for _, text in seen), [p for p in seen if not INSTANT_TEXT.match(p[1])]
