@@ -36,6 +36,15 @@ class Step(str, Enum):
     RATED = "rated"  # 满意度评价
 
 
+# The steps' Chinese names, as flags and screens show them.
+STEP_ZH: dict[Step, str] = {
+    Step.SUBMITTED: "收件", Step.SUPPLEMENT_REQUESTED: "补正告知", Step.SUPPLEMENT_RECEIVED: "补齐补正",
+    Step.ACCEPTED: "受理", Step.REFUSED: "不予受理", Step.UNDERTAKEN: "承办", Step.REVIEWED: "审核",
+    Step.DECIDED: "批准/决定", Step.CONCLUDED: "办结", Step.DELIVERED: "送达", Step.SUSPENDED: "特别程序开始",
+    Step.RESUMED: "特别程序结束", Step.EXTENDED: "延期", Step.FEE_CHARGED: "收费", Step.WITHDRAWN: "撤件",
+    Step.RATED: "满意度评价",
+}
+
 TERMINAL = frozenset({Step.REFUSED, Step.CONCLUDED, Step.WITHDRAWN})
 # Steps that still make sense once a case is closed (a licence is delivered, the applicant rates).
 AFTER_CLOSE = frozenset({Step.DELIVERED, Step.RATED})

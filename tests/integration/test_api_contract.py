@@ -193,3 +193,15 @@ def test_every_instant_is_china_time_and_every_deadline_names_its_last_day(api):
     seen = [pair for answer in answers for pair in _instants(answer)]
     assert len(seen) > 40
     assert all(INSTANT_TEXT.match(text) for _, text in seen), [p for p in seen if not INSTANT_TEXT.match(p[1])]
+
+
+def test_a_flag_reads_chinese_first_with_a_readable_lag(api):
+    # Recorded 2008-10-20 12:00 for a step of 2008-09-26 09:00: 24 days 3 hours late (hours are
+    # left out from ten days on).
+    flags = api("POST", "/api/v1/steps", json=submitted("C1")).json()["flags"]
+    late = next(f for f in flags if f["code"] == "late_entry")
+    assert late["detail"].startswith("录入滞后 24 天，") and late["lag_seconds"] == 24 * 86400 + 3 * 3600
+    assert not re.search(r"\d+:\d\d:\d\d", late["detail"])  # no "24 days, 3:00:00"
+    api.esup.runner.catch_up()
+    anomaly = next(a for a in api("GET", "/api/v1/anomalies", key="officer").json()["anomalies"] if a["rule"] == "late_entry")
+    assert anomaly["reason"].startswith("录入滞后 24 天，")
