@@ -175,8 +175,9 @@ def _unit_ops() -> dict[tuple[str, str], dict[str, Any]]:
     for path in ("centers", "halls", "windows", "departments", "staff"):
         ops[("put", f"/api/v1/{path}/{{code}}")] = {
             "body": ref("UnitInput"), "ok": {200: ref("Unit"), 201: ref("Unit")},
-            "problems": _merge(ROLE, BODY, {422: ["invalid_field", "invalid_code", "unknown_field", "invalid_request",
-                                                   "unknown_center", "unknown_department", "invalid_hours"]}),
+            "problems": _merge(ROLE, BODY, {422: ["invalid_body", "invalid_field", "invalid_code", "unknown_field",
+                                                   "unknown_department", "invalid_office_hours", "invalid_date",
+                                                   "invalid_timezone", "invalid_request"]}),
         }
         ops[("get", f"/api/v1/{path}")] = {"ok": {200: obj({path: arr(ref("Unit"))})}}
     return ops
@@ -211,7 +212,8 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("put", "/api/v1/items/{code}"): {
         "body": ref("ItemInput"), "ok": {200: ref("Item"), 201: ref("Item")},
         "problems": _merge(ROLE, BODY, {422: ["missing_field", "invalid_field", "invalid_limit", "invalid_amount",
-                                               "invalid_code", "unknown_field", "unknown_department", "invalid_request"]}),
+                                               "invalid_code", "invalid_date", "invalid_datetime", "naive_datetime",
+                                               "unknown_field", "unknown_department", "invalid_request"]}),
     },
     ("get", "/api/v1/items"): {"ok": {200: obj({"items": arr(ref("Item"))})}},
     ("get", "/api/v1/items/{code}"): {
@@ -220,7 +222,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     **_unit_ops(),
     ("put", "/api/v1/calendar/{year}"): {
         "body": ref("ScheduleInput"), "ok": {200: ref("Schedule"), 201: ref("Schedule")},
-        "problems": _merge(ROLE, BODY, {422: ["invalid_field", "invalid_calendar", "invalid_request"]}),
+        "problems": _merge(ROLE, BODY, {422: ["invalid_schedule", "invalid_date", "invalid_field", "invalid_request"]}),
     },
     ("get", "/api/v1/calendar/{year}"): {
         "ok": {200: {"allOf": [ref("Schedule"), obj({"source": STR, "office_hours": ANY_OBJ})]}},
@@ -230,7 +232,8 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "body": obj({"role": _t("string", enum=["department", "officer", "province", "admin"]),
                      "departments": arr(CODE), "label": STR}, required=["role"]),
         "ok": {201: obj({"key": STR, "role": STR, "departments": arr(STR)})},
-        "problems": _merge(ROLE, BODY, {422: ["invalid_role", "invalid_field", "missing_field", "unknown_department"]}),
+        "problems": _merge(ROLE, BODY, {422: ["invalid_role", "invalid_key", "invalid_field", "missing_field",
+                                               "unknown_department"]}),
     },
     ("get", "/api/v1/keys"): {
         "ok": {200: obj({"keys": arr(obj({"id": STR, "role": STR, "departments": arr(STR), "label": NSTR,
@@ -260,7 +263,8 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "problems": {403: ["forbidden_department"], 422: ["invalid_timestamp", "naive_timestamp", "invalid_query",
                                                           "invalid_field", "invalid_request"]},
         "params": {"level": {"description": "yellow, red or severe (comma-separated)"},
-                   "as_of": {"format": "date-time"}, "limit": {"minimum": 1, "maximum": 1000}, "offset": {"minimum": 0}},
+                   "as_of": {"format": "date-time"}, "limit": {"minimum": 1, "maximum": 10000},
+                   "offset": {"minimum": 0, "maximum": 2**31 - 1}},
     },
     ("get", "/api/v1/warnings/{warning_id}"): {"ok": {200: ref("Warning")}, "problems": {404: ["unknown_warning"]}},
     ("post", "/api/v1/warnings/{warning_id}/answer"): {
@@ -347,14 +351,14 @@ def _apply(op: dict[str, Any], spec: dict[str, Any] | None) -> None:
                         branch.update(extra)
             else:
                 schema.update(extra)
-        if param["in"] == "path":
-            param["schema"].setdefault("minLength", 1) if param["schema"].get("type") == "string" else None
+        if param["in"] == "path" and param.get("schema", {}).get("type") == "string":
+            param["schema"].setdefault("minLength", 1)
     if spec.get("public"):
         op["security"] = []
         return
     op["security"] = [{"bearer": []}]
     problems = _merge(AUTH, QUERY if op.get("parameters") else {}, spec.get("problems", {}))
-    if spec is None or not spec:
+    if not spec:  # a route this table does not know yet: at least say that refusals are problems
         responses["default"] = {"description": "problem document", "content": {PROBLEM: {"schema": ref("Problem")}}}
     for status, codes in sorted(problems.items()):
         responses[str(status)] = _problem_response(status, codes)

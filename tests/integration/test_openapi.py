@@ -36,6 +36,7 @@ def app_with_data(district, clock):
         step("C2", "concluded", "2008-10-07T10:00:00+08:00", result="issued")])
     district.warnings.check()
     app.state.test_officer_key = district.access.create("officer")
+    app.state.test_dept_key = district.access.create("department", ["DS"])
     return app, admin
 
 
@@ -52,25 +53,34 @@ def test_schemathesis_finds_nothing_the_document_does_not_say(app_with_data):
 
     app, admin = app_with_data
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    doc = app.openapi()
     failures: dict[str, str] = {}
     calls = {"n": 0}
     started = time.monotonic()
-    for result in schema.get_all_operations():
-        op = result.ok()
-        if op.path in SKIP:
-            continue
+    # An admin key reaches every operation; a department key (DS, which holds no case here)
+    # meets the role and department refusals instead.
+    keys = {"admin": admin, "department": app.state.test_dept_key}
+    current: dict[str, str] = {}
+    for label, key in keys.items():
+        current["key"] = key
+        for result in schema.get_all_operations():
+            op = result.ok()
+            if op.path in SKIP:
+                continue
 
-        @given(case=op.as_strategy())
-        @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-                  phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
-        def run(case):
-            calls["n"] += 1
-            case.call_and_validate(headers={"Authorization": f"Bearer {admin}"}, excluded_checks=EXCLUDED)
+            @given(case=op.as_strategy())
+            @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
+                      phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+            def run(case):
+                calls["n"] += 1
+                resp = case.call_and_validate(headers={"Authorization": f"Bearer {current['key']}"},
+                                              excluded_checks=EXCLUDED)
+                documented_code(doc, case.operation.path, case.method, resp)
 
-        try:
-            run()
-        except (Exception, BaseExceptionGroup) as exc:  # one operation's failure must not hide another's
-            failures[f"{op.method.upper()} {op.path}"] = str(exc)[:3000]
+            try:
+                run()
+            except (Exception, BaseExceptionGroup) as exc:  # one operation's failure must not hide another's
+                failures[f"{label}: {op.method.upper()} {op.path}"] = str(exc)[:3000]
     # Generated values rarely name a case, item or warning that exists: these calls do, so
     # the answers with data are checked against the document too (each must be 2xx).
     warning = district_warning(app)
@@ -82,13 +92,23 @@ def test_schemathesis_finds_nothing_the_document_does_not_say(app_with_data):
         key = app.state.test_officer_key if path.startswith("/api/v1/warnings/{warning_id}/") else admin
         try:
             resp = case.call_and_validate(headers={"Authorization": f"Bearer {key}"}, excluded_checks=EXCLUDED)
+            documented_code(doc, path, method, resp)
             assert resp.status_code < 300, (resp.status_code, resp.text[:500])
         except (Exception, BaseExceptionGroup) as exc:
             failures[f"{method} {path} {params or ''} {query or ''}"] = str(exc)[:3000]
     elapsed = time.monotonic() - started
     print(f"schemathesis: {calls['n']} requests in {elapsed:.1f}s")
     assert not failures, "\n\n".join(f"{k}:\n{v}" for k, v in failures.items())
-    assert calls["n"] >= 30 * 5
+    assert calls["n"] >= 2 * 30 * 5
+
+
+def documented_code(doc: dict, path: str, method: str, resp) -> None:
+    """A refusal's ``code`` is one its status documents for this operation."""
+    if resp.status_code < 400:
+        return
+    code = resp.json()["code"]
+    described = doc["paths"][path][method.lower()]["responses"][str(resp.status_code)]["description"]
+    assert f"`{code}`" in described, f"{method} {path}: {resp.status_code} {code} is not documented ({described})"
 
 
 def district_warning(app) -> str:
