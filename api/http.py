@@ -82,8 +82,9 @@ class JSON(Response):
 
 
 def problem(status: int, code: str, detail: str, title: str | None = None, **extra: Any) -> Response:
-    body = {**extra, "type": PROBLEM_TYPE + code, "title": title or code.replace("_", " "), "status": status,
+    body = {"type": PROBLEM_TYPE + code, "title": title or code.replace("_", " "), "status": status,
             "detail": detail, "code": code}
+    body.update((k, v) for k, v in extra.items() if k not in body)  # context never overrides the standard members
     return Response(orjson.dumps(body, default=_default), status_code=status, media_type="application/problem+json")
 
 

@@ -205,3 +205,14 @@ def test_a_flag_reads_chinese_first_with_a_readable_lag(api):
     api.esup.runner.catch_up()
     anomaly = next(a for a in api("GET", "/api/v1/anomalies", key="officer").json()["anomalies"] if a["rule"] == "late_entry")
     assert anomaly["reason"].startswith("录入滞后 24 天，")
+
+
+def test_the_cli_names_a_deadlines_last_day():
+    from datetime import datetime
+
+    from api.cli import _due
+    from domain.calendar import CHINA_TZ
+
+    assert _due(datetime(2008, 10, 30, tzinfo=CHINA_TZ)) == "2008-10-29 24:00"
+    assert _due(datetime(2008, 10, 6, 11, 30, tzinfo=CHINA_TZ)) == "2008-10-06 11:30"
+    assert _due(None) == "-"
