@@ -20,24 +20,6 @@ from services.cases import IntegrityViolation
 from services.ingest import Forbidden, Principal
 from services.system import Esup
 
-STEP_SCHEMA = {
-    "type": "object",
-    "required": ["event_id", "case_no", "step", "occurred_at", "department"],
-    "properties": {
-        "event_id": {"type": "string", "description": "the source's own event id (idempotency key)"},
-        "case_no": {"type": "string", "maxLength": 50, "description": "办件编号"},
-        "step": {"type": "string", "enum": [
-            "submitted", "supplement_requested", "supplement_received", "accepted", "refused", "undertaken",
-            "reviewed", "decided", "concluded", "delivered", "suspended", "resumed", "extended", "fee_charged",
-            "withdrawn", "rated"]},
-        "occurred_at": {"type": "string", "format": "date-time", "description": "ISO 8601 with a UTC offset"},
-        "department": {"type": "string"},
-        "window": {"type": "string"},
-        "staff": {"type": "string"},
-        "item_code": {"type": "string", "description": "required on submitted"},
-        "data": {"type": "object", "description": "step-specific fields: result, reason, amount, score, procedure, granted, applicant, ..."},
-    },
-}
 # Modules with ``install(app, esup, deps)``; ``deps`` has principal (a FastAPI dependency),
 # require(principal, *roles), body(request), applicant_view(sealed, principal), check_case_access.
 ROUTE_MODULES: list[str] = ["api.monitor", "api.warnings", "api.supervision"]
@@ -59,14 +41,28 @@ def create_app(esup: Esup) -> FastAPI:
         "with a stable `code`.",
         version="1.0",
         default_response_class=JSON,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.esup = esup
     install_error_handlers(app)
+    from api import docs
+
+    docs.install(app)  # /docs and /redoc from the package's own assets (offline networks)
+    from api import openapi
+
+    openapi.install(app)  # bodies, answers, refusals and the bearer scheme (see api/openapi.py)
 
     def principal(request: Request) -> Principal:
-        header = request.headers.get("authorization", "")
+        header = request.headers.get("authorization", "").strip()
+        if not header:
+            raise Unauthorised("send Authorization: Bearer <key>", code="missing_key")
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        if scheme.lower() != "bearer":
+            # The commonest integration slip: the key sent bare (or under another scheme).
+            raise Unauthorised("the Authorization header must read 'Bearer <key>': the word Bearer and a space "
+                               "before the key", code="missing_bearer")
+        if not token.strip():
             raise Unauthorised("send Authorization: Bearer <key>", code="missing_key")
         return esup.access.authenticate(token.strip())
 
@@ -121,8 +117,7 @@ def create_app(esup: Esup) -> FastAPI:
 
     # -- steps -------------------------------------------------------------------------------
 
-    @app.post("/api/v1/steps", status_code=201, tags=["steps"],
-              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": STEP_SCHEMA}}}})
+    @app.post("/api/v1/steps", status_code=201, tags=["steps"])
     async def post_step(request: Request, p: Principal = Depends(principal)) -> Response:
         require(p, Role.DEPARTMENT, Role.ADMIN)
         raw = await body(request)
@@ -133,8 +128,7 @@ def create_app(esup: Esup) -> FastAPI:
         outcome = (await run_in_threadpool(esup.ingest.report, [raw], p, False))[0]
         return JSON(outcome.as_dict(), status_code=201 if outcome.status == "created" else 200)
 
-    @app.post("/api/v1/steps/batch", status_code=201, tags=["steps"],
-              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "array", "items": STEP_SCHEMA}}}}})
+    @app.post("/api/v1/steps/batch", status_code=201, tags=["steps"])
     async def post_batch(request: Request, p: Principal = Depends(principal)) -> Response:
         require(p, Role.DEPARTMENT, Role.ADMIN)
         raw = await body(request)

@@ -168,6 +168,17 @@ def print_headline(h: dict) -> None:
         print(f"  {k.ljust(width)}  {v}")
 
 
+def _due(instant: datetime | None) -> str:
+    """A deadline as a day: "2008-10-29 24:00" (the end of the 29th), or its time within the day."""
+    from api.http import deadline_date
+    from domain.calendar import CHINA_TZ
+
+    if instant is None:
+        return "-"
+    local = instant.astimezone(CHINA_TZ)
+    return f"{deadline_date(instant)} 24:00" if local.time() == datetime.min.time() else local.strftime("%Y-%m-%d %H:%M")
+
+
 def cmd_case(args: argparse.Namespace) -> int:
     from domain.steps import parse_instant
 
@@ -180,7 +191,7 @@ def cmd_case(args: argparse.Namespace) -> int:
         case = esup.cases.current(args.case_no)
         events = esup.cases.events(args.case_no)
     print(f"case {case.case_no}  item {case.item_code}  status {case.status}  version {case.version}")
-    print(f"  accepted {case.accepted_at}  promised due {case.promised_due_at}  legal due {case.legal_due_at}")
+    print(f"  accepted {case.accepted_at}  promised due {_due(case.promised_due_at)}  legal due {_due(case.legal_due_at)}")
     if case.concluded_at:
         print(f"  concluded {case.concluded_at}  on time: {case.on_time}")
     for e in events:

@@ -32,6 +32,7 @@ from fastapi.responses import FileResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
+from api.http import present
 from domain.access import Role
 from domain.errors import InvalidInput
 from domain.organisation import UnitKind
@@ -62,7 +63,7 @@ def _frame(items: list[Item], resume: int | None) -> str:
     connection lost mid-chunk leaves the previous id: the chunk comes again, nothing is skipped."""
     out = []
     for item in items:
-        out.append(f"event: {item.kind}\ndata: " + orjson.dumps(item.data).decode() + "\n\n")
+        out.append(f"event: {item.kind}\ndata: " + orjson.dumps(present(item.data)).decode() + "\n\n")
     if resume is not None:
         out.append(f"id: {resume}\n\n")
     return "".join(out)
@@ -144,6 +145,8 @@ def install(app: FastAPI, esup: Any, deps: Any) -> None:
             on = date.fromisoformat(day) if day else None
         except ValueError:
             raise InvalidInput("date must be YYYY-MM-DD", code="invalid_query") from None
+        if on is not None and not 1900 <= on.year <= 2199:
+            raise InvalidInput("date must be between 1900 and 2199", code="invalid_query")
         if not 1 <= days <= 92:
             raise InvalidInput("days must be between 1 and 92", code="invalid_query")
         scope = Scope.parse(None, department, allowed(p))

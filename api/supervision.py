@@ -57,7 +57,7 @@ def install(app: FastAPI, esup: Any, deps: Any) -> None:
         from_: str | None = Query(None, alias="from", description="date or instant: anomalies that occurred from then"),
         to: str | None = Query(None, description="date (inclusive) or instant"),
         limit: int = Query(100, ge=1, le=1000),
-        offset: int = Query(0, ge=0),
+        offset: int = Query(0, ge=0, lt=2**31),
         p: Principal = Depends(deps.principal),
     ) -> Any:
         if status is not None and status not in STATUSES:

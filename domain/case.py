@@ -22,7 +22,7 @@ from domain.canonical import GENESIS_HASH, chain_hash
 from domain.catalogue import NAMESPACE, ItemVersion
 from domain.errors import Conflict, DomainError, InvalidInput
 from domain.limits import Limit, Unit
-from domain.steps import AFTER_CLOSE, EARLIEST, FUTURE_TOLERANCE, TERMINAL, Step, StepReport
+from domain.steps import AFTER_CLOSE, EARLIEST, FUTURE_TOLERANCE, STEP_ZH, TERMINAL, Step, StepReport
 
 
 class Calendar(Protocol):
@@ -341,9 +341,11 @@ class Case(Aggregate):
             data["applicant"] = sealed_applicant
         flags = _common_flags(report, recorded_at, policy, None)
         if not terms.in_force_on(report.occurred_at.date()):
-            flags.append(_flag("item_not_in_force", f"item {terms.code} is not in force on {report.occurred_at.date()}"))
+            flags.append(_flag("item_not_in_force", f"事项 {terms.code} 在 {report.occurred_at.date()} 不在有效期内 "
+                                                        f"(item {terms.code} is not in force on {report.occurred_at.date()})"))
         if terms.department != report.actor.department:
-            flags.append(_flag("department_mismatch", f"item {terms.code} belongs to department {terms.department}"))
+            flags.append(_flag("department_mismatch", f"事项 {terms.code} 属于部门 {terms.department} "
+                                                          f"(item {terms.code} belongs to department {terms.department})"))
         fields = dict(
             source_event_id=report.event_id,
             occurred_at=report.occurred_at,
@@ -398,12 +400,13 @@ class Case(Aggregate):
             terms = terms or self.terms
             assert terms is not None
             if not terms.in_force_on(at.date()):
-                flags.append(_flag("item_not_in_force", f"item {terms.code} is not in force on {at.date()}"))
+                flags.append(_flag("item_not_in_force", f"事项 {terms.code} 在 {at.date()} 不在有效期内 "
+                                                            f"(item {terms.code} is not in force on {at.date()})"))
             derived["terms"] = terms.as_dict()
             derived["promised_due_at"] = calendar.deadline_for(at, terms.promised_limit.value, terms.promised_limit.unit)
             derived["legal_due_at"] = calendar.deadline_for(at, terms.legal_limit.value, terms.legal_limit.unit)
         elif step is Step.REFUSED and "reason" not in data:
-            flags.append(_flag("no_reason", "refused (不予受理) without a reason"))
+            flags.append(_flag("no_reason", "不予受理未说明理由 (refused without a reason)"))
         elif step is Step.RESUMED and self.accepted_at is not None:
             derived.update(self._moved_deadlines(calendar, self._suspended_amounts(calendar, at)))
         elif step is Step.EXTENDED and self.accepted_at is not None:
@@ -428,7 +431,7 @@ class Case(Aggregate):
                 moved = self._moved_deadlines(calendar, self._suspended_amounts(calendar, at))
                 derived.update(moved)
                 promised_due, legal_due = moved["promised_due_at"], moved["legal_due_at"]
-                flags.append(_flag("concluded_while_suspended", "concluded while a special procedure was open"))
+                flags.append(_flag("concluded_while_suspended", "特别程序期间办结 (concluded while a special procedure was open)"))
             derived["on_time"] = promised_due is not None and at <= promised_due
             derived["within_legal"] = legal_due is not None and at <= legal_due
         elif step is Step.FEE_CHARGED:
@@ -436,9 +439,12 @@ class Case(Aggregate):
             if terms is not None:
                 amount = Decimal(data["amount"])
                 if terms.fee == 0 and amount > 0:
-                    flags.append(_flag("fee_on_free_item", f"charged {amount} yuan on a free item", standard="0.00"))
+                    flags.append(_flag("fee_on_free_item", f"免费事项收费 {amount} 元 (charged {amount} yuan on a free item)",
+                                            standard="0.00"))
                 elif amount > terms.fee:
-                    flags.append(_flag("fee_above_standard", f"charged {amount} yuan above the standard {terms.fee}", standard=str(terms.fee)))
+                    flags.append(_flag("fee_above_standard", f"收费 {amount} 元，高于标准 {terms.fee} 元 "
+                                                              f"(charged {amount} yuan above the standard {terms.fee})",
+                                            standard=str(terms.fee)))
 
         if "promised_due_at" in derived:
             start = at if step is Step.ACCEPTED else self.accepted_at
@@ -514,20 +520,21 @@ class Case(Aggregate):
     def _flow_flags(self, step: Step, report: StepReport) -> list[dict[str, Any]]:
         flags = []
         if step in NEEDS_ACCEPTANCE and self.accepted_at is None:
-            flags.append(_flag("skipped_step", f"{step.value} before the case was accepted (受理)", missing="accepted"))
+            flags.append(_flag("skipped_step", f"未受理即{STEP_ZH[step]} ({step.value} before the case was accepted)",
+                               missing="accepted"))
         if step is Step.REVIEWED and Step.UNDERTAKEN.value not in self.steps_seen:
-            flags.append(_flag("skipped_step", "reviewed (审核) without undertaking (承办)", missing="undertaken"))
+            flags.append(_flag("skipped_step", "未承办即审核 (reviewed without undertaking)", missing="undertaken"))
         if (
             step is Step.CONCLUDED
             and report.data.get("result") in ("issued", "completed")
             and Step.DECIDED.value not in self.steps_seen
             and not (self.terms and self.terms.on_the_spot)
         ):
-            flags.append(_flag("skipped_step", "concluded (办结) without a decision (批准/决定)", missing="decided"))
+            flags.append(_flag("skipped_step", "未经批准/决定即办结 (concluded without a decision)", missing="decided"))
         if step in STAGE and STAGE[step] < self.stage:
-            flags.append(_flag("out_of_order", f"{step.value} after a later stage of the flow"))
+            flags.append(_flag("out_of_order", f"{STEP_ZH[step]}出现在后续环节之后 ({step.value} after a later stage of the flow)"))
         if step is Step.DELIVERED and self.granted is None and self.result not in ("issued", "completed"):
-            flags.append(_flag("skipped_step", "delivered (送达) before a decision", missing="decided"))
+            flags.append(_flag("skipped_step", "未经决定即送达 (delivered before a decision)", missing="decided"))
         return flags
 
     def _suspended_amounts(self, calendar: Calendar, until: datetime) -> tuple[Fraction | int, Fraction | int]:
@@ -607,6 +614,7 @@ def _hash_body(case_no: str, version: int, step: Step, recorded_at: datetime, fi
 
 
 def _flag(code: str, detail: str, **evidence: Any) -> dict[str, Any]:
+    """A flag's detail reads Chinese first, English after in brackets; its evidence is numbers."""
     return {"code": code, "detail": detail, **evidence}
 
 
@@ -618,6 +626,30 @@ def _provisional_flag(years: tuple[int, ...] | list[int], lead: str = "") -> dic
         "deadline computed on weekdays, settled when the year is published)",
         years=list(years),
     )
+
+
+def _span_parts(span: timedelta) -> tuple[int, int, int]:
+    seconds = max(int(span.total_seconds()), 0)
+    return seconds // 86400, seconds % 86400 // 3600, seconds % 3600 // 60
+
+
+def _span_zh(span: timedelta) -> str:
+    """A lag as an officer reads it: "6640 天", "2 天 3 小时", "5 小时 12 分钟" (no seconds)."""
+    days, hours, minutes = _span_parts(span)
+    if days >= 10 or (days and not hours):
+        return f"{days} 天"
+    if days:
+        return f"{days} 天 {hours} 小时"
+    return f"{hours} 小时 {minutes} 分钟" if hours else f"{minutes} 分钟"
+
+
+def _span_en(span: timedelta) -> str:
+    days, hours, minutes = _span_parts(span)
+    if days >= 10 or (days and not hours):
+        return f"{days} days"
+    if days:
+        return f"{days} days {hours} hours"
+    return f"{hours} hours {minutes} minutes" if hours else f"{minutes} minutes"
 
 
 def _check_times(report: StepReport, recorded_at: datetime, submitted_at: datetime | None) -> None:
@@ -642,11 +674,13 @@ def _common_flags(
     lag = recorded_at - report.occurred_at
     if lag > policy.late_entry_after:
         flags.append(
-            _flag("late_entry", f"recorded {lag} after it happened (体外循环?)", lag_seconds=int(lag.total_seconds()))
+            _flag("late_entry", f"录入滞后 {_span_zh(lag)}，疑似体外循环 (recorded {_span_en(lag)} after it happened)",
+                  lag_seconds=int(lag.total_seconds()))
         )
     if last_occurred_at is not None and report.occurred_at < last_occurred_at:
         flags.append(
-            _flag("time_backwards", "happened before the previous step", previous_occurred_at=last_occurred_at.isoformat())
+            _flag("time_backwards", "业务时间早于上一环节 (happened before the previous step)",
+                  previous_occurred_at=last_occurred_at.isoformat())
         )
     return flags
 

@@ -23,6 +23,18 @@ class DomainError(Exception):
     def __str__(self) -> str:
         return f"{self.code}: {self.detail}"
 
+    def public_context(self) -> dict[str, object]:
+        """The context fields a problem document shows: strings, integers, lists (e.g. ``missing``)
+        and the structured evidence some refusals carry (``event_id_reused``'s ``original`` and
+        ``new``); anything else stays internal."""
+        def shown(v: object) -> object:
+            if isinstance(v, (list, tuple)):
+                return list(v)
+            return str(v) if isinstance(v, int) and not -2**63 <= v < 2**63 else v  # JSON numbers stay 64-bit
+
+        return {k: shown(v) for k, v in self.context.items()
+                if isinstance(v, (str, int, dict)) or isinstance(v, (list, tuple))}  # dicts: e.g. event_id_reused's original/new
+
 
 class NotFound(DomainError):
     code = "not_found"

@@ -36,6 +36,15 @@ class Step(str, Enum):
     RATED = "rated"  # 满意度评价
 
 
+# The steps' Chinese names, as flags and screens show them.
+STEP_ZH: dict[Step, str] = {
+    Step.SUBMITTED: "收件", Step.SUPPLEMENT_REQUESTED: "补正告知", Step.SUPPLEMENT_RECEIVED: "补齐补正",
+    Step.ACCEPTED: "受理", Step.REFUSED: "不予受理", Step.UNDERTAKEN: "承办", Step.REVIEWED: "审核",
+    Step.DECIDED: "批准/决定", Step.CONCLUDED: "办结", Step.DELIVERED: "送达", Step.SUSPENDED: "特别程序开始",
+    Step.RESUMED: "特别程序结束", Step.EXTENDED: "延期", Step.FEE_CHARGED: "收费", Step.WITHDRAWN: "撤件",
+    Step.RATED: "满意度评价",
+}
+
 TERMINAL = frozenset({Step.REFUSED, Step.CONCLUDED, Step.WITHDRAWN})
 # Steps that still make sense once a case is closed (a licence is delivered, the applicant rates).
 AFTER_CLOSE = frozenset({Step.DELIVERED, Step.RATED})
@@ -221,9 +230,13 @@ class StepReport:
         unknown = set(raw) - known
         if unknown:
             raise InvalidInput(f"unknown fields: {', '.join(sorted(unknown))}", code="unknown_field")
-        for key in ("event_id", "case_no", "step", "occurred_at", "department"):
-            if raw.get(key) is None:
-                raise InvalidInput(f"{key} is required", code="missing_field", field=key)
+        # Name every missing field at once, so a source fixes its mapping in one round.
+        missing = [k for k in ("event_id", "case_no", "step", "occurred_at", "department") if raw.get(k) is None]
+        if raw.get("step") == Step.SUBMITTED.value and raw.get("item_code") is None:
+            missing.append("item_code")
+        if missing:
+            raise InvalidInput(f"required: {', '.join(missing)}" + (" (item_code on submitted)" if "item_code" in missing else ""),
+                               code="missing_field", field=missing[0], missing=missing)
         event_id = _code(raw["event_id"], "event_id")
         if not isinstance(raw["case_no"], str) or not raw["case_no"] or len(raw["case_no"]) > 50:
             # GB/T 39046: 办件编号 is up to 50 characters.
@@ -245,7 +258,8 @@ class StepReport:
         item_code = raw.get("item_code")
         if step is Step.SUBMITTED:
             if item_code is None:
-                raise InvalidInput("item_code is required on submitted", code="missing_field", field="item_code")
+                raise InvalidInput("item_code is required on submitted", code="missing_field", field="item_code",
+                                   missing=["item_code"])
             item_code = _code(item_code, "item_code")
         elif item_code is not None:
             item_code = _code(item_code, "item_code")

@@ -240,8 +240,8 @@ class AnomalyView(View):
             (after, upto),
         ).fetchall()
         return [
-            {"anomaly_id": f"{case_no}:{rule}", "case_no": case_no, "rule": rule, "category": type_,
-             "department": dept, "window": window, "item_code": item, "status": status, "summary": reason,
+            {"anomaly_id": f"{case_no}:{rule}", "case_no": case_no, "rule": rule, "type": type_,
+             "department": dept, "window": window, "item_code": item, "status": status, "reason": reason,
              "occurred_at": iso(occurred), "detected_at": iso(detected), "position": position}
             for case_no, rule, type_, dept, window, item, status, reason, occurred, detected, position in rows
         ]

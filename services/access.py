@@ -10,7 +10,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from domain.access import KEY_PREFIX, ApiKey, Role, key_id, split_key
 from domain.clock import Clock
-from domain.errors import DomainError, InvalidInput
+from domain.errors import DomainError, InvalidInput, NotFound
 from domain.organisation import UnitKind
 from services.apps import Access
 from services.logs import notifications_after
@@ -75,7 +75,7 @@ class AccessService:
         try:
             key: ApiKey = self.app.repository.get(key_id(public_id))
         except AggregateNotFoundError:
-            raise InvalidInput(f"no key {public_id}", code="unknown_key") from None
+            raise NotFound(f"no key {public_id}", code="unknown_key") from None
         key.revoke(self.clock.now())
         self.app.save(key)
         with self._lock:

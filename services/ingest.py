@@ -18,7 +18,7 @@ from domain.access import Role
 from domain.canonical import _normalise, canonical_bytes
 from domain.case import Case, CaseRefused, IngestPolicy, case_id, idempotency_key
 from domain.clock import Clock
-from domain.errors import DomainError, InvalidInput
+from domain.errors import DomainError, InvalidInput, NotFound
 from domain.ingest import ProvisionalMark, Refusal, SourceEvent, source_event_id
 from domain.organisation import UnitKind
 from domain.steps import Step, StepReport
@@ -72,7 +72,7 @@ class StepError:
             "code": self.error.code,
             "status": self.error.status,
             "detail": self.error.detail,
-            **{k: v for k, v in self.error.context.items() if isinstance(v, (str, int, dict, list))},
+            **self.error.public_context(),
         }
 
 
@@ -86,6 +86,7 @@ class BatchRefused(DomainError):
         super().__init__(
             first.detail if single else f"{len(errors)} of the batch's steps refused; nothing was stored",
             code=first.code if single else "batch_refused",
+            **(first.context if single else {}),
         )
         self.status = statuses.pop() if len(statuses) == 1 else 422
         self.errors = errors
@@ -229,13 +230,18 @@ class IngestService:
                 raise _reused(report, differs, self._stored_content(case.case_no, stored, shown=True), stored)
             return Outcome("duplicate", stored, case.case_no)
         if case is not None and not principal.may_read(case.department):
-            raise Forbidden(f"case {case.case_no} belongs to another department", code="foreign_case")
+            # Answered exactly as if the case did not exist (as GET does): a department key must
+            # not learn which case numbers exist elsewhere. A ``submitted`` on a number in use is
+            # refused as for any number in use: case numbers are one namespace.
+            if report.step is Step.SUBMITTED:
+                raise CaseRefused(f"case {case.case_no} was already submitted", code="case_exists")
+            raise NotFound(f"case {report.case_no} is unknown: its first step must be submitted", code="unknown_case")
         ref = self.reference
         if ref.unit(UnitKind.DEPARTMENT, report.actor.department, refresh=False) is None:
             raise InvalidInput(f"unknown department {report.actor.department}", code="unknown_department")
         if case is None:
             if report.step is not Step.SUBMITTED:
-                raise CaseRefused(f"case {report.case_no} is unknown: its first step must be submitted", code="unknown_case")
+                raise NotFound(f"case {report.case_no} is unknown: its first step must be submitted", code="unknown_case")
             item = ref.item(report.item_code or "", refresh=False)
             if item is None:
                 raise InvalidInput(f"unknown item {report.item_code}", code="unknown_item")

@@ -118,10 +118,14 @@ def parse_day(raw: str | None, what: str) -> str | None:
         return None
     if len(raw) == 10:
         try:
-            return date.fromisoformat(raw).isoformat()
+            day = date.fromisoformat(raw)
         except ValueError:
             raise InvalidInput(f"{what} must be a date (YYYY-MM-DD) or an ISO 8601 instant", code="invalid_field") from None
-    return parse_instant(raw, what).astimezone(CHINA_TZ).date().isoformat()
+    else:
+        day = parse_instant(raw, what).astimezone(CHINA_TZ).date()
+    if not 1900 <= day.year <= 2199:  # periods are computed around the day: keep clear of date's limits
+        raise InvalidInput(f"{what} must be a date between 1900 and 2199", code="invalid_field")
+    return day.isoformat()
 
 
 def _pct(part: float, whole: float) -> float | None:

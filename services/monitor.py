@@ -31,8 +31,9 @@ KINDS = ("step", "warning", "anomaly")
 STEP_DATA = ("result", "granted", "procedure", "score", "amount", "value", "unit")
 WARNING_FIELDS = ("case_no", "department", "item_code", "window", "level", "status", "threshold_at", "issued_at",
                   "promised_due_at", "legal_due_at", "due_at", "rule", "basis")
-ANOMALY_FIELDS = ("id", "anomaly_id", "case_no", "department", "item_code", "window", "rule", "code", "type",
-                  "category", "status", "level", "reason", "summary", "detected_at", "occurred_at")
+# The same names as GET /api/v1/anomalies (type, reason), one name per concept.
+ANOMALY_FIELDS = ("anomaly_id", "case_no", "department", "item_code", "window", "rule", "type", "status", "reason",
+                  "detected_at", "occurred_at")
 ROW_METHODS = ("stream_rows", "monitor_rows")  # what an anomalies view may offer the feed
 
 
@@ -453,8 +454,9 @@ def _blank() -> dict[str, int]:
 
 
 def _rate(counts: dict[str, Any]) -> float | None:
+    """A percentage, 0-100 with one decimal, like every rate esup answers (services/metrics)."""
     judged = counts["on_time"] + counts["late"]
-    return round(counts["on_time"] / judged, 4) if judged else None
+    return round(100.0 * counts["on_time"] / judged, 1) if judged else None
 
 
 def _count_closed(counts: dict[str, Any], status: str, on_time: int | None, n: int = 1) -> None:

@@ -153,8 +153,8 @@ class WarningService:
             if not statuses or set(statuses) - set(known):
                 raise InvalidInput(f"status is all, or a comma-separated list of {', '.join(known)}",
                                    code="invalid_query")
-        if not 1 <= limit <= 10_000 or offset < 0:
-            raise InvalidInput("limit is 1 to 10000 and offset is not negative", code="invalid_query")
+        if not 1 <= limit <= 10_000 or not 0 <= offset < 2**31:  # the store's integers are 64-bit at most
+            raise InvalidInput("limit is 1 to 10000 and offset 0 to 2147483647", code="invalid_query")
         departments: list[str] | None = None
         if principal.role is Role.DEPARTMENT:
             if department is not None and department not in principal.departments:

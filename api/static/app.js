@@ -146,7 +146,8 @@
   const label = (table, code) => (table[state.lang] && table[state.lang][code]) || table.zh[code] || code;
   const nf = () => new Intl.NumberFormat(state.lang === 'zh' ? 'zh-CN' : 'en-US');
   const num = (n) => (n === null || n === undefined ? '—' : nf().format(n));
-  const pct = (r) => (r === null || r === undefined ? '—' : (r * 100).toFixed(r >= 0.9995 || r === 0 ? 0 : 1) + '%');
+  // Rates arrive as percentages (0-100), like every rate the API answers.
+  const pct = (r) => (r === null || r === undefined ? '—' : r.toFixed(r >= 99.95 || r === 0 ? 0 : 1) + '%');
 
   function parts(date) {
     const out = {};
@@ -367,8 +368,8 @@
       const rate = el('td', 'rate');
       const bar = el('div', 'ratebar');
       const track = el('div', 'track');
-      const fill = el('div', 'fill' + (d.on_time_rate !== null && d.on_time_rate < 0.9 ? ' low' : ''));
-      fill.style.width = ((d.on_time_rate || 0) * 100).toFixed(1) + '%';
+      const fill = el('div', 'fill' + (d.on_time_rate !== null && d.on_time_rate < 90 ? ' low' : ''));
+      fill.style.width = (d.on_time_rate || 0).toFixed(1) + '%';
       track.appendChild(fill);
       bar.append(track, el('span', null, pct(d.on_time_rate)));
       rate.appendChild(bar);
@@ -497,7 +498,7 @@
     if (kind === 'anomaly') {
       flags.push(d.rule || d.code);
       if (d.status === 'cleared') flags.push('cleared');
-      if (d.summary || d.reason) li.title = d.summary || d.reason;
+      if (d.reason) li.title = d.reason;
     }
     if (flags.length) {
       const f = el('span', 'flags');

@@ -321,7 +321,7 @@ def test_anomalies_are_placed_in_the_log_for_the_live_monitor(sup):
         fee_step = [n.id for n in esup.ledger.recorder.select_notifications(start=0, limit=100)
                     if n.topic == "esup.case:Case.FeeCharged"]
         assert len(fee) == 1 and fee[0]["position"] == fee_step[0] and fee[0]["department"] == "GS"
-        assert fee[0]["category"] == "discretion" and fee[0]["anomaly_id"] == "C1:fee_above_standard"
+        assert fee[0]["type"] == "discretion" and fee[0]["anomaly_id"] == "C1:fee_above_standard"
         assert all(r["rule"] != "fee_above_standard" for r in view.monitor_rows(cur, fee_step[0], head))
 
 

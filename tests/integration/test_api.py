@@ -101,7 +101,7 @@ HOSTILE = [
     ("mistyped field", b'{"event_id": 5, "case_no": "C1", "step": "submitted", "occurred_at": "2008-09-26T09:00:00+08:00", "department": "GS", "item_code": "GS-001"}', 422, "invalid_code"),
     ("unknown step", b'{"event_id": "x", "case_no": "C1", "step": "bribed", "occurred_at": "2008-09-26T09:00:00+08:00", "department": "GS"}', 422, "unknown_step"),
     ("unknown item", b'{"event_id": "x", "case_no": "C1", "step": "submitted", "occurred_at": "2008-09-26T09:00:00+08:00", "department": "GS", "item_code": "NOPE"}', 422, "unknown_item"),
-    ("unknown case", b'{"event_id": "x", "case_no": "C404", "step": "accepted", "occurred_at": "2008-09-26T09:00:00+08:00", "department": "GS"}', 409, "unknown_case"),
+    ("unknown case", b'{"event_id": "x", "case_no": "C404", "step": "accepted", "occurred_at": "2008-09-26T09:00:00+08:00", "department": "GS"}', 404, "unknown_case"),
     ("naive timestamp", b'{"event_id": "x", "case_no": "C1", "step": "submitted", "occurred_at": "2008-09-26T09:00:00", "department": "GS", "item_code": "GS-001"}', 422, "naive_timestamp"),
     ("far future", b'{"event_id": "x", "case_no": "C1", "step": "submitted", "occurred_at": "2999-01-01T00:00:00+08:00", "department": "GS", "item_code": "GS-001"}', 422, "future_timestamp"),
     ("huge number", b'{"event_id": "x", "case_no": "C1", "step": "rated", "occurred_at": "2008-09-26T09:00:00+08:00", "department": "GS", "data": {"score": 1e999}}', 422, "malformed_json"),
@@ -138,9 +138,10 @@ def test_oversized_batches_and_bodies_are_refused(api):
 
 def test_a_department_key_cannot_write_or_read_another_departments_case(api):
     assert api("POST", "/api/v1/steps", json=submitted()).status_code == 201
-    # DS's key reports a step under its own department on GS's case.
+    # DS's key reports a step under its own department on GS's case: answered as for a case
+    # that does not exist (see test_api_contract for the comparison).
     resp = api("POST", "/api/v1/steps", key="ds", json=step("C1", "accepted", "2008-09-26T09:30:00+08:00", dept="DS"))
-    assert_problem(resp, 403, "foreign_case")
+    assert_problem(resp, 404, "unknown_case")
     # Reading it answers as if it did not exist: no probing of other departments' case numbers.
     assert_problem(api("GET", "/api/v1/cases/C1", key="ds"), 404, "unknown_case")
     assert case_events(api.esup) == 1

@@ -170,7 +170,7 @@ def test_anomalies_are_streamed_after_the_step_that_revealed_them(served):
         e["event"] == "anomaly" and e["data"]["rule"] == "late_entry" for e in o.events))
     officer.join()
     late = next(e["data"] for e in officer.events if e["event"] == "anomaly" and e["data"]["rule"] == "late_entry")
-    assert late["case_no"] == "L2" and late["department"] == "DS" and late["category"] == "risk"
+    assert late["case_no"] == "L2" and late["department"] == "DS" and late["type"] == "risk"
     submitted_at = next(e["data"]["position"] for e in officer.events if e["data"].get("case_no") == "L2"
                         and e["event"] == "step")
     assert late["position"] == submitted_at  # placed at the step that revealed it, after it in the stream
@@ -295,14 +295,14 @@ def test_summary_counts_the_day_from_the_case_board(api):
     assert s["date"] == s["today"] == "2008-09-26"
     c = s["counters"]
     assert (c["received"], c["accepted"], c["concluded"], c["on_time"], c["late"]) == (4 - 1, 3, 2, 2, 0)
-    assert (c["open"], c["overdue"], c["on_time_rate"]) == (2, 1, 1.0)  # C3 has no deadline yet; D1 is overdue
+    assert (c["open"], c["overdue"], c["on_time_rate"]) == (2, 1, 100.0)  # C3 has no deadline yet; D1 is overdue
     assert [h["received"] for h in s["hourly"]][9:12] == [1, 1, 1]
     assert s["hourly"][10]["concluded"] == 1 and s["hourly"][16]["concluded"] == 1
     assert [t["date"] for t in s["trend"]][-2:] == ["2008-09-25", "2008-09-26"]
     assert s["trend"][-2]["received"] == 1 and s["trend"][-1] == {"date": "2008-09-26", "received": 3, "concluded": 2,
                                                                    "on_time": 2, "late": 0}
     league = {d["department"]: d for d in s["departments"]}
-    assert league["GS"]["rank"] == 1 and league["GS"]["name"] == "工商局" and league["GS"]["on_time_rate"] == 1.0
+    assert league["GS"]["rank"] == 1 and league["GS"]["name"] == "工商局" and league["GS"]["on_time_rate"] == 100.0
     assert league["GS"]["period"]["received"] == 3 and league["GS"]["today"]["received"] == 2
     assert league["GS"]["period"]["accepted"] == league["GS"]["today"]["accepted"] == 2
     assert league["DS"]["rank"] == 2 and league["DS"]["overdue"] == 1 and league["DS"]["on_time_rate"] is None

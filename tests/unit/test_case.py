@@ -253,3 +253,15 @@ class TestHashChainAndReplay:
         # ...but the system only learned it on 8 Oct.
         by_recorded = replay([e for e in events if e.timestamp <= at("2008-10-07 00:00")])
         assert by_recorded.status == "undertaken"
+
+
+def test_flag_details_read_chinese_first_without_clock_digits():
+    from datetime import timedelta
+
+    from domain.case import _span_en, _span_zh
+
+    assert _span_zh(timedelta(days=6640, hours=20, minutes=34, seconds=44.671789)) == "6640 天"
+    assert _span_zh(timedelta(days=2, hours=3, minutes=5)) == "2 天 3 小时"
+    assert _span_zh(timedelta(hours=25)) == "1 天 1 小时"
+    assert _span_zh(timedelta(hours=5, minutes=12, seconds=9)) == "5 小时 12 分钟"
+    assert _span_en(timedelta(days=6640, hours=20)) == "6640 days"
