@@ -29,6 +29,7 @@ import logging
 import math
 import random
 import threading
+from fractions import Fraction
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, Callable, Iterable
@@ -177,11 +178,10 @@ def plan_case(district: District, rng: random.Random, case_no: str, start: datet
     if item.on_the_spot:
         done = accepted + timedelta(minutes=rng.randrange(5, 40))
     elif hours:
-        span = promised_due - accepted
-        if outcome == "late":
-            done = promised_due + timedelta(minutes=rng.randrange(5, 90))
-        else:
-            done = accepted + span * rng.uniform(0.15, 0.7)
+        # Counted in office time, as the promise is: a share of it, or past it by up to 1.5 hours.
+        value = Fraction(item.promised_limit.value)
+        used = value + Fraction(rng.randrange(5, 90), 60) if outcome == "late" else value * Fraction(rng.randrange(15, 70), 100)
+        done = cal.deadline_for(accepted, used, item.promised_limit.unit)
     else:
         limit = item.promised_limit.value
         if outcome == "late":
@@ -353,6 +353,11 @@ class LiveHall:
         """One look at the clock: new arrivals since the last look, then every step now due.
         Returns the number of steps stored."""
         now = now or self.clock.now()
+        self.arrive(now)
+        return self.send_due(now)
+
+    def arrive(self, now: datetime) -> None:
+        """Plan the cases that arrived since the last look (their steps join the agenda)."""
         last = self._last or now - timedelta(seconds=self.tick)
         self._last = now
         span = max(0.0, (now - last).total_seconds())
@@ -372,6 +377,9 @@ class LiveHall:
                 p.at = max(p.at, now)
                 heapq.heappush(self.agenda, p)
             self.cases += 1
+
+    def send_due(self, now: datetime) -> int:
+        """Report every planned step whose reporting instant has come."""
         due: list[dict[str, Any]] = []
         while self.agenda and self.agenda[0].at <= now:
             due.append(heapq.heappop(self.agenda).body)

@@ -712,7 +712,17 @@
   // -- live feed -------------------------------------------------------------------------------
 
   function addFeed(kind, d) {
-    const li = el('li', 'fresh');
+    const list = $('#feed');
+    list.prepend(feedItem(kind, d, 'fresh'));
+    while (list.children.length > FEED_MAX) list.lastElementChild.remove();
+    $('#feed-note').hidden = true;
+  }
+  function relabelFeed() { // a language switch redraws the lines already shown
+    for (const li of [...$('#feed').children]) if (li.feedData) li.replaceWith(feedItem(...li.feedData));
+  }
+  function feedItem(kind, d, cls) {
+    const li = el('li', cls || '');
+    li.feedData = [kind, d];
     li.dataset.kind = kind;
     li.dataset.case = d.case_no || '';
     li.dataset.position = d.position;
@@ -745,10 +755,7 @@
       li.appendChild(f);
     }
     if (d.case_no) li.addEventListener('click', () => openCase(d.case_no));
-    const list = $('#feed');
-    list.prepend(li);
-    while (list.children.length > FEED_MAX) list.lastElementChild.remove();
-    $('#feed-note').hidden = true;
+    return li;
   }
 
   // After a reconnect the stream may repeat a few items (it never skips one): show each once.
@@ -951,6 +958,8 @@
     renderSummary();
     renderWarnings();
     renderAnomalies();
+    relabelFeed();
+    if (state.openCase) openCase(state.openCase, true);
   }
   function tick() {
     const p = parts(new Date());
