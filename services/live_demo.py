@@ -367,10 +367,10 @@ class LiveHall:
             case_no = f"CDGX{local:%Y%m%d}{local.hour * 3600 + local.minute * 60 + local.second:05d}{next(self._counter) % 100:02d}"
             keyed = None
             start = at
-            if self.rng.random() < 0.01:  # 体外循环: the last working day's case keyed in now, all at once
-                prev = [d for d in _days_back(local.date(), 10) if self.district.calendar.is_working_day(d)]
-                if prev:
-                    start, keyed = self.district.office_instant(prev[0], 10, self.rng.randrange(0, 50)), now
+            if self.rng.random() < 0.01:  # 体外循环: a case of two to four working days ago keyed in now, at once
+                prev = [d for d in _days_back(local.date(), 12) if self.district.calendar.is_working_day(d)]
+                if len(prev) >= 4:
+                    start, keyed = self.district.office_instant(self.rng.choice(prev[1:4]), 10, self.rng.randrange(0, 50)), now
             for p in plan_case(self.district, self.rng, case_no, start, keyed_at=keyed):
                 if keyed is None and p.body["step"] == "submitted":
                     p.at = now  # the first step is reported at once
@@ -393,6 +393,9 @@ class LiveHall:
         return stored
 
     def start(self) -> None:
+        if not self.district.items:
+            log.warning("live demo: no catalogue items in this store (run esup demo first); not starting")
+            return
         self._thread = threading.Thread(target=self._run, name="esup-live-demo", daemon=True)
         self._thread.start()
         log.info("live demo: the district reports about %d cases a working day", self.rate)

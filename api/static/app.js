@@ -265,8 +265,12 @@
     if (centers.status === 'fulfilled') {
       const list = centers.value.centers || [];
       const center = list.find((c) => c.tier === 'district') || list[0];
-      if (center) $('#center-name').textContent = `${center.name} · ${t('subtitle').split(' · ').pop()}`;
+      if (center) { state.centerName = center.name; showCenter(); }
     }
+  }
+
+  function showCenter() { // (a language switch resets the subtitle: put the center's name back)
+    if (state.centerName) $('#center-name').textContent = `${state.centerName} · ${t('subtitle').split(' · ').pop()}`;
   }
 
   // -- summary: counters, charts, league -----------------------------------------------------
@@ -959,6 +963,7 @@
     renderWarnings();
     renderAnomalies();
     relabelFeed();
+    showCenter();
     if (state.openCase) openCase(state.openCase, true);
   }
   function tick() {
