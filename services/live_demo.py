@@ -206,7 +206,11 @@ def plan_case(district: District, rng: random.Random, case_no: str, start: datet
             step("resumed", resume, {"result": "通过"})
             after, done = resume, resume + timedelta(minutes=rng.randrange(90, 240))
         step("reviewed", after + (done - after) / 2, {"opinion": "同意"})
-        step("decided", done - timedelta(minutes=5), {"granted": rng.random() < 0.97})
+        granted = rng.random() < 0.97
+        step("decided", done - timedelta(minutes=5), {"granted": granted})
+        if not granted:  # 不予许可: returned, no fee, no licence
+            step("concluded", done, {"result": "returned"})
+            return _finish(out, case_no, dept, window, staff, rng, keyed_at)
     if item.fee > 0:
         amount = item.fee * 2 if rng.random() < 0.02 else item.fee  # 超标准收费, now and then
         step("fee_charged", done - timedelta(minutes=2), {"amount": str(amount), "fee_item": "工本费"})
