@@ -127,7 +127,15 @@ def plan_case(district: District, rng: random.Random, case_no: str, start: datet
     """
     cal = district.calendar
     if item is None:
-        item = rng.choices(district.items, cum_weights=district.cum)[0]
+        # Draw again (a few times) an item whose legal deadline falls in a year with no published
+        # calendar: the ingest would refuse its acceptance.
+        for _ in range(6):
+            item = rng.choices(district.items, cum_weights=district.cum)[0]
+            try:
+                cal.deadline(start, item.legal_limit)
+                break
+            except DomainError:
+                continue
     dept = item.department
     window = rng.choice(district.windows.get(dept) or [w for ws in district.windows.values() for w in ws])
     staff = rng.choice(district.staff.get(dept) or ["P001"])
@@ -330,7 +338,7 @@ class LiveHall:
     them, an average office hour's rate). ``tick``: seconds between looks at the clock.
     """
 
-    def __init__(self, esup: Any, clock: Any = None, *, rate: float = 1500, seed: int | None = None,
+    def __init__(self, esup: Any, clock: Any = None, *, rate: float = 5300, seed: int | None = None,
                  tick: float = 1.0) -> None:
         self.esup = esup
         self.clock = clock or esup.clock
