@@ -314,7 +314,7 @@ def recent_history(esup: Any, clock: Any, now: datetime, *, days: int = 8, per_d
             if rng.random() < 0.003 and day < today:  # a whole case keyed in at once, the next day
                 keyed = district.office_instant(cal.working_days_after(day, 1), 16, rng.randrange(0, 50))
             planned += plan_case(district, rng, f"CDGX{day:%Y%m%d}{k:04d}", at, keyed_at=keyed)
-        # Two enterprise setups a day that nobody takes further: red cards by the next day.
+        # Two short-promise cases a day (working hours) that nobody takes further: red by the next day.
         for j, item in enumerate(district.hours_items[:2]):
             at = district.office_instant(day, 9, 20 + 7 * j)
             if at < now - timedelta(minutes=30):
