@@ -34,9 +34,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"esup: serving on http://{args.host}:{args.port}/ (API docs at /docs), store: {esup.settings.store}"
           + (f" in {esup.settings.data_dir.resolve()}" if esup.settings.store == "sqlite" else ""), flush=True)
     esup.start_background()
+    hall = None
+    if args.live_demo:
+        from services.live_demo import LiveHall
+
+        hall = LiveHall(esup, esup.clock, rate=args.live_rate, seed=args.live_seed)
+        hall.start()
+        print(f"esup: live demo on: the district reports about {args.live_rate:g} cases a working day "
+              "(outside office hours the hall is treated as open)", flush=True)
     try:
         uvicorn.run(create_app(esup), host=args.host, port=args.port, log_level=args.log_level)
     finally:
+        if hall is not None:
+            hall.stop()  # before the stores close under it
         esup.close()
     return 0
 
@@ -109,6 +119,7 @@ def cmd_views(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from domain.calendar import CHINA_TZ
     from domain.clock import ManualClock
     from services.demo import ingest_demo
     from services.figures import headline
@@ -131,6 +142,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
           f"即办件比例 {100 * figures.on_the_spot_items / figures.items:.1f}%)")
     print_headline(headline(esup.ledger))
     print_seed_table(esup)
+    if args.live:
+        from services.live_demo import recent_history
+
+        now = datetime.now(timezone.utc)
+        with tqdm(total=int(args.recent_days * args.recent_per_day * 4.5), unit="step", disable=args.quiet,
+                  desc=f"ingesting the last {args.recent_days} working days") as bar:
+            steps = recent_history(esup, clock, now, days=args.recent_days, per_day=args.recent_per_day,
+                                   seed=args.seed, progress=bar.update)
+        esup.runner.catch_up()
+        print(f"live hall: {steps} steps of the last {args.recent_days} working days and today up to "
+              f"{now.astimezone(CHINA_TZ):%H:%M} (China time); `esup serve --live-demo` keeps it reporting")
     esup.close()
     return 0
 
@@ -298,12 +320,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host", default=os.environ.get("ESUP_HOST", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("ESUP_PORT", "8000")))
     p.add_argument("--log-level", default="info")
+    p.add_argument("--live-demo", action="store_true",
+                   help="keep the demo district reporting steps in real time (services/live_demo.py)")
+    p.add_argument("--live-rate", type=float, default=5300,
+                   help="live demo: cases a working day (default 5300, the seed's center: 1.33 million a year)")
+    p.add_argument("--live-seed", type=int, default=None, help="live demo: random seed (default: a fresh one)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", help="build the demo district (2008, from the yearbook's figures)")
     p.add_argument("--cases", type=int, default=5000)
     p.add_argument("--seed", type=int, default=2008)
     p.add_argument("--add", action="store_true", help="add to a store that already holds data")
+    p.add_argument("--live", action=argparse.BooleanOptionalAction, default=True,
+                   help="after 2008, also the last working days up to now, for `esup serve --live-demo` (default)")
+    p.add_argument("--recent-days", type=int, default=8, help="working days before today the live demo starts with")
+    p.add_argument("--recent-per-day", type=int, default=400, help="cases a day in those days")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_demo)
 

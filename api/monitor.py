@@ -139,8 +139,10 @@ def install(app: FastAPI, esup: Any, deps: Any) -> None:
         """A day's figures (default today, `?date=YYYY-MM-DD`, in the center's zone) from the case
         board: received (办件量), accepted, concluded (办结) on time or late, refused, withdrawn, open
         and overdue cases now, the hourly profile, a daily trend over `days` (1-92), and the
-        department league table (部门排名: on-time rate over the period, then fewer overdue open
-        cases, then volume). Department keys see their own departments only."""
+        department league table (部门排名, by `standing_rate`: on time / (concluded + open past the
+        promise now), then fewer overdue open cases, then volume). Department keys see their own
+        departments only.
+        """
         try:
             on = date.fromisoformat(day) if day else None
         except ValueError:

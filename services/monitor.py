@@ -430,8 +430,12 @@ class Summary:
         for d in league:
             d["name"] = names.get(d["department"], d["department"])
             d["on_time_rate"] = _rate(d["period"])
-        # Best first: on-time rate over the period, then fewer overdue open cases, then volume.
-        league.sort(key=lambda d: (-(d["on_time_rate"] if d["on_time_rate"] is not None else -1), d["overdue"],
+            # A case left overdue counts against its department as much as one concluded late:
+            # on time / (concluded on time or late + open past the promise now).
+            judged = d["period"]["on_time"] + d["period"]["late"] + d["overdue"]
+            d["standing_rate"] = round(100 * d["period"]["on_time"] / judged, 1) if judged else None  # percent
+        # Best first: that standing, then fewer overdue open cases, then volume.
+        league.sort(key=lambda d: (-(d["standing_rate"] if d["standing_rate"] is not None else -1), d["overdue"],
                                    -d["period"]["received"], d["department"]))
         for rank, d in enumerate(league, 1):
             d["rank"] = rank

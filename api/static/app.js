@@ -5,6 +5,8 @@
  *   GET /api/v1/warnings          the red and yellow board (if the warnings module is installed)
  *   GET /api/v1/monitor/stream    live steps, warnings and anomalies (server-sent events)
  *   GET /api/v1/cases/{no}[/events]  a case's timeline, on click
+ *   GET /api/v1/anomalies         the anomaly panel (counts by type, the latest, their evidence)
+ *   POST /api/v1/warnings/{id}/answer|escalate|close  an officer's (or department's) act on a card
  * The stream is read with fetch (not EventSource) so the key travels in the Authorization header,
  * never in a URL; it resumes with Last-Event-ID after any drop. Everything shown is inserted as
  * text (never as HTML), and applicants' personal data is never displayed.
@@ -50,6 +52,16 @@
       'tl.warn': '预警', 'tl.recorded': '录入 {t}', 'tl.loading': '加载中…', 'tl.error': '无法读取该办件（{e}）',
       yes: '是', no: '否', suspended: '（特别程序中）', 'tl.result': '结果', 'tl.granted': '准予', 'tl.denied': '不予',
       'tl.score': '评价', 'tl.amount': '收费 {n} 元', 'tl.procedure': '程序', 'tl.extended': '延期 {n}',
+      'kpi.openNow': '当前在办件', 'note.asOf': '截至 {d} 24:00', 'board.now': '实时 · 当前未关闭的预警',
+      'board.asOf': '截至 {d} 24:00 · 按业务时间', 'league.rate': '综合按时率',
+      'league.sub': '近 {n} 日 · 综合按时率 = 按时办结 ÷（办结 + 超期在办）',
+      'anom.title': '异常监测', 'anom.sub': '{a} 至 {b} · 共 {n} 条', 'anom.empty': '暂无异常', 'anom.missing': '异常模块尚未启用',
+      'anom.open': '查看办件', 'ev.occurred': '发生 {t}', 'ev.recorded': '录入 {t}',
+      'act.answer': '答复', 'act.escalate': '督办', 'act.close': '关闭', 'act.answer.title': '答复预警（纠错说明）',
+      'act.escalate.title': '督办', 'act.close.title': '关闭预警', 'act.answer.text': '说明', 'act.escalate.text': '督办意见',
+      'act.close.text': '关闭说明', 'act.due': '督办期限（北京时间；留空按默认期限）', 'act.otherKey': '使用其他密钥',
+      'act.needKey.department': '答复须使用责任部门的密钥。', 'act.needKey.officer': '督办和关闭须使用监察人员的密钥。',
+      'act.cancel': '取消', 'act.submit': '提交', 'act.needText': '请填写说明。', escalatedDue: '督办期限 {t}',
     },
     en: {
       title: 'Live supervision monitor', subtitle: 'Government service center · e-supervision of approvals', date: 'Day',
@@ -79,6 +91,18 @@
       'tl.warn': 'Warning', 'tl.recorded': 'recorded {t}', 'tl.loading': 'loading…', 'tl.error': 'cannot read this case ({e})',
       yes: 'yes', no: 'no', suspended: ' (suspended)', 'tl.result': 'result', 'tl.granted': 'granted', 'tl.denied': 'denied',
       'tl.score': 'rating', 'tl.amount': 'fee ¥{n}', 'tl.procedure': 'procedure', 'tl.extended': 'extended by {n}',
+      'kpi.openNow': 'Open now', 'note.asOf': 'as of {d} 24:00', 'board.now': 'live · open cards now',
+      'board.asOf': 'as of {d} 24:00 · by business time', 'league.rate': 'On time (overdue counted)',
+      'league.sub': 'last {n} days · on time ÷ (concluded + overdue open)',
+      'anom.title': 'Anomalies', 'anom.sub': '{a} to {b} · {n} in all', 'anom.empty': 'No anomalies',
+      'anom.missing': 'The anomalies module is not installed yet', 'anom.open': 'open case', 'ev.occurred': 'happened {t}',
+      'ev.recorded': 'recorded {t}', 'act.answer': 'Answer', 'act.escalate': 'Escalate', 'act.close': 'Close',
+      'act.answer.title': 'Answer the warning', 'act.escalate.title': 'Escalate (supervise with a deadline)',
+      'act.close.title': 'Close the warning', 'act.answer.text': 'Explanation', 'act.escalate.text': 'Note',
+      'act.close.text': 'Note', 'act.due': 'Deadline (China time; empty: the default)', 'act.otherKey': 'Use another key',
+      'act.needKey.department': 'Answering takes the responsible department\'s key.',
+      'act.needKey.officer': 'Escalating and closing take an officer\'s key.', 'act.cancel': 'Cancel', 'act.submit': 'Submit',
+      'act.needText': 'Write an explanation.', escalatedDue: 'escalated, due {t}',
     },
   };
   const STEPS = {
@@ -114,9 +138,36 @@
       suspension_frequent: 'frequent suspensions', suspension_long: 'long suspension', cleared: 'cleared' },
   };
   const RESULTS = { zh: { issued: '出证', returned: '退回', voided: '作废', forwarded: '转报', supplement_timeout: '补正超时驳回',
-    completed: '办结' }, en: {} };
+    completed: '办结' }, en: { issued: 'issued', returned: 'returned', voided: 'voided', forwarded: 'forwarded',
+    supplement_timeout: 'supplement timed out', completed: 'completed' } };
   const PROCEDURES = { zh: { hearing: '听证', tender: '招标', auction: '拍卖', inspection: '检验', testing: '检测',
-    quarantine: '检疫', appraisal: '鉴定', expert_review: '专家评审', other: '其他' }, en: {} };
+    quarantine: '检疫', appraisal: '鉴定', expert_review: '专家评审', other: '其他' }, en: { hearing: 'hearing',
+    tender: 'tender', auction: 'auction', inspection: 'inspection', testing: 'testing', quarantine: 'quarantine',
+    appraisal: 'appraisal', expert_review: 'expert review', other: 'other' } };
+  const TYPES = { zh: { time: '时效', procedure: '流程', content: '内容', discretion: '裁量', risk: '风险防控', escalation: '督办' },
+    en: { time: 'timeliness', procedure: 'procedure', content: 'content', discretion: 'discretion', risk: 'risk',
+      escalation: 'escalation' } };
+  const WSTATUS = { zh: { issued: '待答复', answered: '已答复', escalated: '督办中', closed: '已关闭', withdrawn: '已撤销' },
+    en: { issued: 'awaiting answer', answered: 'answered', escalated: 'escalated', closed: 'closed', withdrawn: 'withdrawn' } };
+  // Who may do what to a card (the API's rule): a department answers, an officer escalates or closes.
+  const ACTS = { answer: 'department', escalate: 'officer', close: 'officer' };
+
+  // -- the API's field names in one place (REST and the stream may rename fields: adjust here) --
+  const F = {
+    anomalyType: (a) => a.type ?? a.category,
+    anomalyRule: (a) => a.rule ?? a.code,
+    anomalyReason: (a) => a.reason ?? a.summary ?? '',
+    anomalyWhen: (a) => a.occurred_at ?? a.detected_at,
+    anomalyEvidence: (a) => (Array.isArray(a.evidence) ? a.evidence : []),
+    anomalyCounts: (r) => r.counts || {},
+    warningStatus: (w) => String(w.status || '').toLowerCase(),
+    escalationDue: (w) => w.escalation_due_at ?? w.due_at ?? null,
+    // The league's ranking figure: on time / (concluded + overdue open), else the plain on-time rate.
+    standingRate: (d) => fraction(d.standing_rate !== undefined ? d.standing_rate : d.on_time_rate),
+    onTimeRate: (c) => fraction(c.on_time_rate),
+  };
+  // Rates arrive as percentages (0-100, one decimal), like every rate the API answers.
+  function fraction(v) { return v; }
   const UNITS = { zh: { working_days: '个工作日', working_hours: '个工作小时', calendar_days: '个自然日' },
     en: { working_days: ' working days', working_hours: ' working hours', calendar_days: ' calendar days' } };
 
@@ -133,6 +184,10 @@
     lastId: null,
     started: false,
     openCase: null,
+    anomalies: null,
+    anomaliesMissing: false,
+    openAnomalies: new Set(),
+    act: null,
   };
   const $ = (sel) => document.querySelector(sel);
 
@@ -143,7 +198,8 @@
     if (vars) for (const [k, v] of Object.entries(vars)) s = s.split('{' + k + '}').join(String(v));
     return s;
   }
-  const label = (table, code) => (table[state.lang] && table[state.lang][code]) || table.zh[code] || code;
+  // English mode falls back to the code, never to the Chinese label.
+  const label = (table, code) => (table[state.lang] && table[state.lang][code]) || (state.lang === 'zh' && table.zh[code]) || code;
   const nf = () => new Intl.NumberFormat(state.lang === 'zh' ? 'zh-CN' : 'en-US');
   const num = (n) => (n === null || n === undefined ? '—' : nf().format(n));
   // Rates arrive as percentages (0-100), like every rate the API answers.
@@ -210,8 +266,12 @@
     if (centers.status === 'fulfilled') {
       const list = centers.value.centers || [];
       const center = list.find((c) => c.tier === 'district') || list[0];
-      if (center) $('#center-name').textContent = `${center.name} · ${t('subtitle').split(' · ').pop()}`;
+      if (center) { state.centerName = center.name; showCenter(); }
     }
+  }
+
+  function showCenter() { // (a language switch resets the subtitle: put the center's name back)
+    if (state.centerName) $('#center-name').textContent = `${state.centerName} · ${t('subtitle').split(' · ').pop()}`;
   }
 
   // -- summary: counters, charts, league -----------------------------------------------------
@@ -230,6 +290,7 @@
   };
   const scheduleSummary = throttled(() => refreshSummary());
   const scheduleWarnings = throttled(() => refreshWarnings());
+  const scheduleAnomalies = throttled(() => refreshAnomalies());
   async function refreshSummary() {
     scheduleSummary.cancel();
     const q = new URLSearchParams({ days: '30' });
@@ -266,7 +327,9 @@
     $('#kpi-concluded .label').textContent = isToday ? t('kpi.concluded') : t('kpi.dayConcluded', { d: shortDay });
     setKpi('kpi-received', num(c.received), t('note.accepted', { n: num(c.accepted) }));
     setKpi('kpi-concluded', num(c.concluded), t('note.closedOther', { a: num(c.refused), b: num(c.withdrawn) }));
-    setKpi('kpi-ontime', pct(c.on_time_rate), t('note.ontime', { a: num(c.on_time), b: num(c.late) }));
+    setKpi('kpi-ontime', pct(F.onTimeRate(c)), t('note.ontime', { a: num(c.on_time), b: num(c.late) }));
+    // Open and overdue cases are counted now, whatever day is shown: say so on another day.
+    $('#kpi-open .label').textContent = isToday ? t('kpi.open') : t('kpi.openNow');
     setKpi('kpi-open', num(c.open), t('note.open', { a: num(c.overdue), b: num(c.suspended) }));
     const dayInput = $('#day');
     if (!dayInput.value || !state.day) dayInput.value = s.date;
@@ -368,10 +431,12 @@
       const rate = el('td', 'rate');
       const bar = el('div', 'ratebar');
       const track = el('div', 'track');
-      const fill = el('div', 'fill' + (d.on_time_rate !== null && d.on_time_rate < 90 ? ' low' : ''));
-      fill.style.width = (d.on_time_rate || 0).toFixed(1) + '%';
+      const r = F.standingRate(d);
+      const fill = el('div', 'fill' + (r !== null && r !== undefined && r < 90 ? ' low' : ''));
+      fill.style.width = (r || 0).toFixed(1) + '%';
       track.appendChild(fill);
-      bar.append(track, el('span', null, pct(d.on_time_rate)));
+      bar.append(track, el('span', null, pct(r)));
+      rate.title = `${t('kpi.ontime')} ${pct(F.onTimeRate(d))}`;
       rate.appendChild(bar);
       tr.append(rank, dept, el('td', 'num', num(d.today.received)), el('td', 'num', num(d.today.concluded)),
         el('td', 'num', num(d.period.received)), rate, el('td', 'num', num(d.open)),
@@ -394,7 +459,9 @@
   async function refreshWarnings() {
     scheduleWarnings.cancel();
     try {
-      const w = await api('/api/v1/warnings');
+      const day = state.day;
+      const w = await api(boardPath(day));
+      if (day !== state.day) return; // the day changed meanwhile: a newer refresh follows
       state.warnings = Array.isArray(w.warnings) ? w.warnings : [];
       state.warningsMissing = false;
       state.warningsLoaded = true;
@@ -404,9 +471,15 @@
     renderWarnings();
     scheduleWarnings(REFRESH_MS);
   }
+  // The board now, or as it stood at the end of the chosen day (by business time).
+  function dayEnd(day) { return new Date(Date.parse(day + 'T00:00:00+08:00') + 86400000).toISOString(); }
+  function boardPath(day) {
+    if (!day) return '/api/v1/warnings';
+    return '/api/v1/warnings?' + new URLSearchParams({ as_of: dayEnd(day), by: 'occurred' });
+  }
   function upsertWarning(d) {
     // A streamed act carries the board's fields (a later act: its status); show it at once.
-    if (!d.id || !d.case_no) return;
+    if (!d.id || !d.case_no || state.day) return; // a past day's board does not move
     const i = state.warnings.findIndex((w) => w.id === d.id);
     const merged = { ...(i >= 0 ? state.warnings[i] : {}), ...d };
     if (i >= 0) state.warnings[i] = merged;
@@ -417,7 +490,7 @@
   function activeWarnings() {
     const best = new Map(); // one card per case: its most severe active warning
     for (const w of state.warnings) {
-      if (!w || !LEVEL_RANK[w.level] || CLOSED_WARNING.has(String(w.status || '').toLowerCase())) continue;
+      if (!w || !LEVEL_RANK[w.level] || CLOSED_WARNING.has(F.warningStatus(w))) continue;
       const prev = best.get(w.case_no);
       if (!prev || LEVEL_RANK[w.level] > LEVEL_RANK[prev.level]) best.set(w.case_no, w);
     }
@@ -441,10 +514,29 @@
       li.dataset.level = w.level;
       const id = `${w.id}|${w.level}`;
       if (state.seenWarnings.size && !state.seenWarnings.has(id)) li.classList.add('fresh');
+      li.dataset.id = w.id;
+      const status = F.warningStatus(w);
+      li.dataset.status = status;
       li.append(el('span', 'badge ' + w.level, label(LEVELS, w.level)), el('span', 'case', w.case_no), el('span', 'due', dueText(w)));
       const item = itemName(w.item_code);
       li.appendChild(el('span', 'who', [deptName(w.department), item || w.item_code,
         w.promised_due_at ? t('due', { t: fmtFull(w.promised_due_at) }) : ''].filter(Boolean).join(' · ')));
+      const foot = el('span', 'wfoot');
+      const esc = F.escalationDue(w);
+      foot.appendChild(el('span', 'wstatus s-' + status, label(WSTATUS, status) +
+        (status === 'escalated' && esc ? ' · ' + t('escalatedDue', { t: fmtFull(esc) }) : '')));
+      if (!state.day) { // acts on the live board only
+        const acts = el('span', 'acts');
+        for (const act of Object.keys(ACTS)) {
+          const b = el('button', 'act', t('act.' + act));
+          b.type = 'button';
+          b.dataset.act = act;
+          b.addEventListener('click', (e) => { e.stopPropagation(); openAct(w, act); });
+          acts.appendChild(b);
+        }
+        foot.appendChild(acts);
+      }
+      li.appendChild(foot);
       li.addEventListener('click', () => openCase(w.case_no));
       return li;
     });
@@ -454,6 +546,8 @@
     const note = $('#board-note');
     note.hidden = items.length > 0;
     note.textContent = state.warningsMissing ? t('board.missing') : t('board.empty');
+    $('#board-scope').textContent = state.day ? t('board.asOf', { d: state.day }) : t('board.now');
+    $('#board-scope').dataset.scope = state.day ? 'day' : 'now';
     // Counters: cards open now; notes: issued today, and how many are past the legal limit.
     const today = localDay(new Date());
     const yellow = list.filter((w) => w.level === 'yellow');
@@ -463,6 +557,9 @@
     if (state.warningsMissing) {
       setKpi('kpi-yellow', '—', t('note.noWarnings'));
       setKpi('kpi-red', '—', t('note.noWarnings'));
+    } else if (state.day) {
+      setKpi('kpi-yellow', num(yellow.length), t('note.asOf', { d: state.day }));
+      setKpi('kpi-red', num(red.length), t('note.asOf', { d: state.day }));
     } else {
       setKpi('kpi-yellow', num(yellow.length), t('note.newToday', { n: newToday(yellow) }));
       setKpi('kpi-red', num(red.length), t('note.severe', { n: red.filter((w) => w.level === 'severe').length }) +
@@ -470,10 +567,167 @@
     }
   }
 
+  function refreshDay() {
+    state.seenWarnings = new Set();
+    refreshSummary();
+    refreshWarnings();
+    refreshAnomalies();
+  }
+
+  // -- acts on a card: answer (纠错说明), escalate (督办, with a deadline), close ------------------
+
+  function keyRole() { return state.summary && state.summary.scope ? state.summary.scope.role : null; }
+  function openAct(w, act) {
+    state.act = { w, act };
+    $('#act-dialog').dataset.act = act;
+    $('#act-title').textContent = t(`act.${act}.title`);
+    $('#act-case').textContent = `${w.case_no} · ${label(LEVELS, w.level)} · ${deptName(w.department)}`;
+    $('#act-text-label').textContent = t(`act.${act}.text`);
+    $('#act-text').value = '';
+    $('#act-due-row').hidden = act !== 'escalate';
+    $('#act-due').value = '';
+    // The act needs a key of its role: offer to use another one (kept for this act only).
+    const other = keyRole() !== ACTS[act];
+    $('#act-key-row').open = other;
+    $('#act-key').value = '';
+    $('#act-hint').textContent = other ? t('act.needKey.' + ACTS[act]) : '';
+    $('#act-error').hidden = true;
+    $('#act-dialog').showModal();
+    $(other ? '#act-key' : '#act-text').focus();
+  }
+  async function submitAct(ev) {
+    ev.preventDefault();
+    if (!state.act) return;
+    const { w, act } = state.act;
+    const err = $('#act-error');
+    const text = $('#act-text').value.trim();
+    if (act === 'answer' && !text) { err.hidden = false; err.textContent = t('act.needText'); return; }
+    const body = act === 'answer' ? { explanation: text } : {};
+    if (act !== 'answer' && text) body.note = text;
+    const due = $('#act-due').value;
+    if (act === 'escalate' && due) body.due_at = (due.length === 16 ? due + ':00' : due) + '+08:00';
+    const key = $('#act-key').value.trim() || state.key;
+    let r;
+    try {
+      r = await fetch(`/api/v1/warnings/${encodeURIComponent(w.id)}/${act}`, {
+        method: 'POST', cache: 'no-store', body: JSON.stringify(body),
+        headers: { Authorization: 'Bearer ' + key, 'Content-Type': 'application/json', Accept: 'application/json' },
+      });
+    } catch (e) { err.hidden = false; err.textContent = String(e.message || e); return; }
+    if (!r.ok) {
+      let p = {};
+      try { p = await r.json(); } catch (_) { /* not JSON */ }
+      err.hidden = false;
+      err.textContent = [p.code, p.detail || p.title || 'HTTP ' + r.status].filter(Boolean).join(': ');
+      return;
+    }
+    let out = {};
+    try { out = await r.json(); } catch (_) { /* no body */ }
+    $('#act-dialog').close();
+    state.act = null;
+    if (out && out.id === w.id) upsertWarning({ ...w, ...out });
+    refreshWarnings();
+  }
+
+  // -- anomaly panel: counts by type, the latest, each with its evidence -----------------------
+
+  function shiftDay(day, n) {
+    return localDay(new Date(Date.parse(day + 'T12:00:00+08:00') + n * 86400000));
+  }
+  async function refreshAnomalies() {
+    scheduleAnomalies.cancel();
+    const day = state.day;
+    const to = day || localDay(new Date());
+    const from = shiftDay(to, -29);
+    try {
+      const q = new URLSearchParams({ from, to, limit: '1' });
+      const head = await api('/api/v1/anomalies?' + q);
+      const total = Number(head.total || 0);
+      q.set('limit', '40');
+      q.set('offset', String(Math.max(0, total - 40))); // ordered by when they occurred: the latest
+      const page = total > 1 ? await api('/api/v1/anomalies?' + q) : head;
+      if (day !== state.day) return;
+      state.anomalies = { total, counts: F.anomalyCounts(head), list: (page.anomalies || []).slice().reverse(), from, to };
+      state.anomaliesMissing = false;
+    } catch (e) {
+      if (e.status === 404) state.anomaliesMissing = true;
+    }
+    renderAnomalies();
+    scheduleAnomalies(REFRESH_MS);
+  }
+  function ruleLabel(a) { return label(FLAGS, F.anomalyRule(a)); }
+  function evidenceLine(e) {
+    const skip = new Set(['version', 'step', 'source_event_id', 'occurred_at', 'recorded_at', 'role']);
+    const bits = [`#${e.version ?? '?'}`, label(STEPS, e.step)];
+    if (e.occurred_at) bits.push(t('ev.occurred', { t: fmtFull(e.occurred_at) }));
+    if (e.recorded_at) bits.push(t('ev.recorded', { t: fmtFull(e.recorded_at) }));
+    for (const [k, v] of Object.entries(e)) {
+      if (skip.has(k) || v === null || v === undefined || typeof v === 'object') continue;
+      bits.push(`${k}: ${v}`);
+    }
+    return bits.join(' · ');
+  }
+  function renderAnomalies() {
+    const a = state.anomalies;
+    $('#anom-sub').textContent = a ? t('anom.sub', { a: a.from, b: a.to, n: num(a.total) }) : '';
+    const chips = Object.entries(a ? a.counts : {}).sort((x, y) => y[1] - x[1]).map(([type, n]) => {
+      const c = el('span', 'chip t-' + type);
+      c.dataset.type = type;
+      c.append(el('b', null, label(TYPES, type)), el('span', 'n', num(n)));
+      return c;
+    });
+    $('#anom-counts').replaceChildren(...chips);
+    const rows = (a ? a.list : []).map((x) => {
+      const id = `${x.case_no}:${F.anomalyRule(x)}`;
+      const li = el('li', state.openAnomalies.has(id) ? 'open' : '');
+      li.dataset.case = x.case_no;
+      li.dataset.rule = F.anomalyRule(x);
+      li.dataset.type = F.anomalyType(x);
+      li.dataset.status = x.status || '';
+      const head = el('div', 'ah');
+      head.append(el('span', 'badge anomaly t-' + F.anomalyType(x), label(TYPES, F.anomalyType(x))),
+        el('span', 'rule', ruleLabel(x)), el('span', 'case', x.case_no), el('span', 't', fmtTime(F.anomalyWhen(x))));
+      if (x.status === 'cleared') head.appendChild(el('span', 'badge flag', label(FLAGS, 'cleared')));
+      li.appendChild(head);
+      li.appendChild(el('div', 'who', [deptName(x.department), itemName(x.item_code) || x.item_code].filter(Boolean).join(' · ')));
+      const ev = el('div', 'evidence');
+      ev.hidden = !state.openAnomalies.has(id);
+      if (F.anomalyReason(x)) ev.appendChild(el('p', 'reason', F.anomalyReason(x)));
+      const ol = el('ol');
+      for (const e of F.anomalyEvidence(x)) ol.appendChild(el('li', null, evidenceLine(e)));
+      ev.appendChild(ol);
+      const go = el('button', 'act', t('anom.open'));
+      go.type = 'button';
+      go.addEventListener('click', (e) => { e.stopPropagation(); openCase(x.case_no); });
+      ev.appendChild(go);
+      li.appendChild(ev);
+      li.addEventListener('click', () => {
+        ev.hidden = !ev.hidden;
+        li.classList.toggle('open', !ev.hidden);
+        if (ev.hidden) state.openAnomalies.delete(id); else state.openAnomalies.add(id);
+      });
+      return li;
+    });
+    $('#anom-list').replaceChildren(...rows);
+    const note = $('#anom-note');
+    note.hidden = rows.length > 0;
+    note.textContent = state.anomaliesMissing ? t('anom.missing') : t('anom.empty');
+  }
+
   // -- live feed -------------------------------------------------------------------------------
 
   function addFeed(kind, d) {
-    const li = el('li', 'fresh');
+    const list = $('#feed');
+    list.prepend(feedItem(kind, d, 'fresh'));
+    while (list.children.length > FEED_MAX) list.lastElementChild.remove();
+    $('#feed-note').hidden = true;
+  }
+  function relabelFeed() { // a language switch redraws the lines already shown
+    for (const li of [...$('#feed').children]) if (li.feedData) li.replaceWith(feedItem(...li.feedData));
+  }
+  function feedItem(kind, d, cls) {
+    const li = el('li', cls || '');
+    li.feedData = [kind, d];
     li.dataset.kind = kind;
     li.dataset.case = d.case_no || '';
     li.dataset.position = d.position;
@@ -496,9 +750,9 @@
     li.append(what, tag);
     const flags = (d.flags || []).filter(Boolean);
     if (kind === 'anomaly') {
-      flags.push(d.rule || d.code);
+      flags.push(F.anomalyRule(d));
       if (d.status === 'cleared') flags.push('cleared');
-      if (d.reason) li.title = d.reason;
+      if (F.anomalyReason(d)) li.title = F.anomalyReason(d);
     }
     if (flags.length) {
       const f = el('span', 'flags');
@@ -506,10 +760,7 @@
       li.appendChild(f);
     }
     if (d.case_no) li.addEventListener('click', () => openCase(d.case_no));
-    const list = $('#feed');
-    list.prepend(li);
-    while (list.children.length > FEED_MAX) list.lastElementChild.remove();
-    $('#feed-note').hidden = true;
+    return li;
   }
 
   // After a reconnect the stream may repeat a few items (it never skips one): show each once.
@@ -537,6 +788,7 @@
       scheduleSummary(1500); // a deadline passed: the overdue count moved too
     } else if (type === 'anomaly') {
       addFeed('anomaly', data);
+      scheduleAnomalies(1500);
     }
   }
 
@@ -710,6 +962,10 @@
     setLive($('#live').dataset.state || 'off');
     renderSummary();
     renderWarnings();
+    renderAnomalies();
+    relabelFeed();
+    showCenter();
+    if (state.openCase) openCase(state.openCase, true);
   }
   function tick() {
     const p = parts(new Date());
@@ -723,6 +979,7 @@
     }
     refreshWarnings();
     refreshSummary();
+    refreshAnomalies();
     // Names first, so the feed's first lines already say which department and item.
     loadNames().finally(() => { renderSummary(); renderWarnings(); connect(); });
   }
@@ -757,13 +1014,15 @@
     $('#day').addEventListener('change', (e) => {
       const v = e.target.value;
       state.day = v && state.summary && v !== state.summary.today ? v : null;
-      refreshSummary();
+      refreshDay();
     });
     $('#latest').addEventListener('click', (e) => {
       state.day = e.target.dataset.day;
       $('#day').value = state.day;
-      refreshSummary();
+      refreshDay();
     });
+    $('#act-form').addEventListener('submit', submitAct);
+    $('#act-cancel').addEventListener('click', () => $('#act-dialog').close());
     $('#tl-close').addEventListener('click', closeCase);
     document.addEventListener('keydown', (e) => { if (e.key === 'Escape') closeCase(); });
     if (state.key) start();

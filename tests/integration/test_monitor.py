@@ -384,3 +384,29 @@ def test_screens_share_a_summary_until_the_case_board_moves(api):
     assert api("/api/v1/monitor/summary").json()["counters"]["received"] == 3  # the board has not seen it yet
     api.esup.runner.catch_up()
     assert api("/api/v1/monitor/summary").json()["counters"]["received"] == 4
+
+
+def test_the_league_counts_overdue_open_cases_against_a_department(api):
+    """GS concluded both its cases on time but left three past their promise; DS concluded one of
+    two late. Ranked on concluded cases alone GS would lead with 100%; counting what it left
+    overdue (2 / (2 + 3) = 40%) it falls behind DS (1 / 2 = 50%)."""
+    batch = [
+        submitted("C1", when="2008-09-26T09:00:00+08:00"), step("C1", "accepted", "2008-09-26T09:30:00+08:00"),
+        step("C1", "concluded", "2008-09-26T16:00:00+08:00"),
+        submitted("C2", item="GS-002", when="2008-09-26T10:05:00+08:00"), step("C2", "accepted", "2008-09-26T10:06:00+08:00"),
+        step("C2", "concluded", "2008-09-26T10:20:00+08:00"),
+        submitted("D1", item="DS-001", dept="DS", when="2008-09-26T09:00:00+08:00"),
+        step("D1", "accepted", "2008-09-26T09:10:00+08:00", dept="DS"), step("D1", "concluded", "2008-09-26T10:00:00+08:00", dept="DS"),
+        submitted("D2", item="DS-001", dept="DS", when="2008-09-25T09:00:00+08:00"),
+        step("D2", "accepted", "2008-09-25T09:10:00+08:00", dept="DS"), step("D2", "concluded", "2008-09-26T16:30:00+08:00", dept="DS"),
+    ]
+    for n in range(3):  # accepted on 10 Sep with a 5-working-day promise: overdue by the 26th
+        batch += [submitted(f"G{n}", when="2008-09-10T09:00:00+08:00"), step(f"G{n}", "accepted", "2008-09-10T09:30:00+08:00")]
+    r = api.client.post("/api/v1/steps/batch", headers={"Authorization": f"Bearer {api.keys['admin']}"}, json=batch)
+    assert r.status_code == 201, r.text
+    api.esup.runner.catch_up()
+    league = {d["department"]: d for d in api("/api/v1/monitor/summary", params={"days": 30}).json()["departments"]}
+    gs, ds = league["GS"], league["DS"]
+    assert (gs["on_time_rate"], gs["overdue"], gs["standing_rate"]) == (100.0, 3, 40.0)
+    assert (ds["on_time_rate"], ds["overdue"], ds["standing_rate"]) == (50.0, 0, 50.0)
+    assert (ds["rank"], gs["rank"]) == (1, 2)
