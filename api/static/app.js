@@ -972,11 +972,38 @@
     $('#clock').textContent = `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
   }
 
+  // -- alarms: what the operator must act on (a view stopped, next year's calendar missing) -----
+
+  async function refreshHealth() {
+    let h;
+    try {
+      const r = await fetch('/healthz', { cache: 'no-store', headers: { Accept: 'application/json' } });
+      h = await r.json();
+    } catch (_) { return; }
+    const lines = [];
+    for (const a of h.alarms || []) {
+      lines.push(state.lang === 'zh' ? a.detail
+        : `View ${a.view} cannot apply the event at log position ${a.position} and has stopped there (the others go on): see esup views`);
+    }
+    const cal = h.calendar || {};
+    if (cal.status && cal.status !== 'ok') {
+      const years = (cal.missing_years || []).join(', ');
+      lines.push(state.lang === 'zh' ? (cal.message || `${years}年工作日历尚未发布`)
+        : `The ${years} working calendar is not published: deadlines in it are provisional until PUT /api/v1/calendar/${years.split(', ')[0]}`);
+    }
+    const box = $('#alarms');
+    box.textContent = '';
+    for (const line of lines) box.appendChild(el('div', 'alarm', '⚠ ' + line));
+    box.hidden = lines.length === 0;
+  }
+
   function start() {
     if (!state.started) {
       state.started = true;
       setInterval(renderWarnings, 60000); // "x minutes overdue" moves on by itself
+      setInterval(refreshHealth, 30000);
     }
+    refreshHealth();
     refreshWarnings();
     refreshSummary();
     refreshAnomalies();
@@ -1004,6 +1031,7 @@
       state.lang = state.lang === 'zh' ? 'en' : 'zh';
       localStorage.setItem(STORE.lang, state.lang);
       applyLang();
+      refreshHealth();
     });
     $('#screen').addEventListener('click', () => {
       const on = document.body.classList.toggle('big');

@@ -154,3 +154,43 @@ def test_a_case_crossing_its_deadline_turns_red_on_screen(server, browser):
     assert page.inner_text("#tl-title") == case_no and "红牌" in page.inner_text("#tl-facts")
     page.screenshot(path=TIMELINE_SHOT)
     assert errors == []
+
+
+def test_operator_alarms_show_on_the_board(tmp_path, browser):
+    """A view stopped by an event it cannot apply, and (from 1 November) next year's calendar
+    not yet published, are said on the dashboard, as /healthz says them."""
+    from tests.conftest import define_basics
+    from tests.integration.test_ledger import submitted
+    from tests.integration.test_view_faults import delete_case_rows
+
+    data = tmp_path / "data"
+    esup = Esup.open(Settings(data_dir=data))
+    define_basics(esup)
+    officer = esup.access.create("officer")
+    esup.ingest.report([submitted("F1")])
+    esup.runner.catch_up()
+    delete_case_rows(esup, "F1")
+    esup.ingest.report([{**submitted("F1"), "event_id": "F1-again"}])  # the case board cannot take it
+    esup.close()
+    port = free_port()
+    proc = start_server(data, port)
+    base = f"http://127.0.0.1:{port}"
+    page = None
+    try:
+        health = httpx.get(base + "/healthz", timeout=10).json()
+        assert health["status"] == "degraded"
+        page, errors = open_board(browser, base, officer)
+        expect(page.locator("#alarms")).to_be_visible(timeout=15_000)
+        text = page.inner_text("#alarms")
+        assert "case_board" in text and "已停在此处" in text
+        if health["calendar"]["status"] != "ok":  # 1 Nov - 31 Dec, or a year the package lacks
+            assert "工作日历" in text or str(health["calendar"]["missing_years"][0]) in text
+        page.screenshot(path="/tmp/esup-dashboard-alarms.png")
+        page.click("#lang")
+        expect(page.locator("#alarms")).to_contain_text("has stopped there", timeout=15_000)
+        assert errors == []
+    finally:
+        if page is not None:
+            page.close()  # its live stream would hold the server's graceful shutdown
+        proc.terminate()
+        proc.wait(30)
