@@ -40,6 +40,7 @@ import orjson
 
 from domain.calendar import CHINA_TZ
 from domain.case import EVENT_CLASSES
+from domain.steps import STEP_ZH, Step
 from domain.warning import CaseWarning
 from projections.calendars import Calendars
 from projections.runner import View
@@ -131,6 +132,16 @@ CASE_TOPICS = tuple(cls.TOPIC for cls in EVENT_CLASSES.values())  # case steps o
 NOT_IRREGULAR = frozenset({"calendar_provisional"})
 DECIDING = ("accepted", "refused", "decided", "concluded")  # steps someone must answer for
 TIMER_RULES = ("acceptance_overdue", "on_the_spot_overdue", "suspension_long", "legal_limit_exceeded")
+
+
+_LEVEL_ZH = {"yellow": "黄牌", "red": "红牌", "severe": "严重超期"}
+
+
+def _step_zh(step: str | None) -> str:
+    try:
+        return STEP_ZH[Step(step)]
+    except (KeyError, ValueError):
+        return str(step)
 
 
 def _dumps(value: Any) -> str:
@@ -298,7 +309,8 @@ class AnomalyView(View):
         lag_days = (recorded - occurred) / 86400
         raise_anomaly(
             cur, event.case_id, "warning_withdrawn", case=(st["case_no"], st["department"], st["window"], st["item_code"]),
-            reason=f"补录{ev.get('step')}（滞后 {lag_days:.0f} 天）使已发出的预警撤销", occurred=occurred,
+            reason=f"补录{_step_zh(ev.get('step'))}（滞后 {lag_days:.0f} 天）使已发出的{_LEVEL_ZH.get(ev.get('level'), '')}预警撤销",
+            occurred=occurred,
             detected=event.timestamp.timestamp(), by="event", position=notification_id, evidence=evidence,
             details={"warnings": [str(event.originator_id)]},
         )

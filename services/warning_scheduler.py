@@ -40,6 +40,7 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 
 from domain.clock import Clock
+from domain.steps import STEP_ZH, Step
 from domain.warning import CaseWarning
 from infra.recorders import CaseMoved
 from projections.runner import ProjectionRunner
@@ -48,7 +49,7 @@ from projections.warnings import BOARD_VIEW, CASE_TOPICS, THRESHOLDS_VIEW, from_
 
 log = logging.getLogger("esup.warnings")
 
-_STEP_ZH = {"concluded": "办结", "refused": "不予受理", "withdrawn": "撤回", "suspended": "特别程序"}
+
 
 _DUE_COLUMNS = ("case_id", "rule", "level", "due_at", "case_version", "case_no", "department", "item_code",
                 "promised_due_at", "legal_due_at", "basis", "generation")
@@ -157,7 +158,7 @@ class WarningScheduler:
             except Exception:  # pragma: no cover - a listed card always exists
                 log.exception("cannot load warning %s to withdraw it", wid)
                 continue
-            reason = WITHDRAWAL_REASON.format(step=_STEP_ZH.get(evidence["step"], evidence["step"]),
+            reason = WITHDRAWAL_REASON.format(step=STEP_ZH.get(Step(evidence["step"]), evidence["step"]),
                                               occurred=evidence["occurred_at"], threshold=evidence["threshold_at"])
             if w.withdraw(reason, evidence, now or self.clock.now()):
                 try:

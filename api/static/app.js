@@ -656,6 +656,12 @@
     scheduleAnomalies(REFRESH_MS);
   }
   function ruleLabel(a) { return label(FLAGS, F.anomalyRule(a)); }
+  // Stored texts read "中文 (English)" (flag details): English mode shows the English part.
+  function localized(v) {
+    if (state.lang !== 'en' || typeof v !== 'string') return v;
+    const m = v.match(/\(([^()]*[A-Za-z][^()]*)\)\s*$/);
+    return m ? m[1] : v;
+  }
   function evidenceLine(e) {
     const skip = new Set(['version', 'step', 'source_event_id', 'occurred_at', 'recorded_at', 'role']);
     const bits = [`#${e.version ?? '?'}`, label(STEPS, e.step)];
@@ -663,7 +669,7 @@
     if (e.recorded_at) bits.push(t('ev.recorded', { t: fmtFull(e.recorded_at) }));
     for (const [k, v] of Object.entries(e)) {
       if (skip.has(k) || v === null || v === undefined || typeof v === 'object') continue;
-      bits.push(`${k}: ${v}`);
+      bits.push(`${k}: ${localized(v)}`);
     }
     return bits.join(' · ');
   }
