@@ -137,21 +137,28 @@ class ProjectionRunner:
         try:
             with self.store.transaction(pipeline=False) as cur:
                 position = self.store.lock_position(cur, name)
-                skipped = self.skips_from.skips(name, cur if self.skips_from is self.store else None)
-                for n in self.ledger.recorder.select_notifications(start=position, limit=self.batch,
-                                                                   inclusive_of_start=False):
-                    if view.topics and n.topic not in view.topics or n.id in skipped:
-                        continue
-                    try:
-                        view.process(cur, self.ledger.mapper.to_domain_event(n), n.id)
-                    except Exception as exc:
-                        found.append(ViewFault(name, n, exc))
-                        break
+                try:
+                    self._apply(cur, name, view, self.ledger.recorder.select_notifications(
+                        start=position, limit=self.batch, inclusive_of_start=False))
+                except ViewFault as fault:
+                    found.append(fault)
                 raise Abort  # a diagnosis never commits
         except Exception:  # Abort, or the aborted transaction's own complaint
             pass
         view.forget()
         return found[0] if found else None
+
+    def _apply(self, cur: Cursor, name: str, view: View, notifications: Sequence[Notification]) -> None:
+        """Apply the notifications the view takes (its topics, less the operator's skips); an
+        event it cannot apply raises ``ViewFault`` naming that event."""
+        skipped = self.skips_from.skips(name, cur if self.skips_from is self.store else None)
+        for n in notifications:
+            if view.topics and n.topic not in view.topics or n.id in skipped:
+                continue
+            try:
+                view.process(cur, self.ledger.mapper.to_domain_event(n), n.id)
+            except Exception as exc:
+                raise ViewFault(name, n, exc) from exc
 
     def _step(self, name: str, view: View) -> int:
         with self.store.transaction() as cur:
@@ -165,14 +172,7 @@ class ProjectionRunner:
             )
             if not notifications:
                 return 0
-            skipped = self.skips_from.skips(name, cur if self.skips_from is self.store else None)
-            for n in notifications:
-                if view.topics and n.topic not in view.topics or n.id in skipped:
-                    continue
-                try:
-                    view.process(cur, self.ledger.mapper.to_domain_event(n), n.id)
-                except Exception as exc:  # the batch rolls back; the view stops just before n
-                    raise ViewFault(name, n, exc) from exc
+            self._apply(cur, name, view, notifications)  # a fault rolls the batch back
             self.store.set_position(cur, name, notifications[-1].id)
             # Past the event it was stuck at (repaired, or skipped): the fault is over.
             cur.execute("DELETE FROM view_faults WHERE view = ? AND position <= ?", (name, notifications[-1].id))
@@ -270,13 +270,7 @@ class ProjectionRunner:
                             start=position, limit=self.batch, stop=live, inclusive_of_start=False)
                         if not batch:
                             break
-                        skipped = self.store.skips(n, cur)
-                        for note in batch:
-                            if (not view.topics or note.topic in view.topics) and note.id not in skipped:
-                                try:
-                                    view.process(cur, self.ledger.mapper.to_domain_event(note), note.id)
-                                except Exception as exc:
-                                    raise ViewFault(n, note, exc) from exc
+                        self._apply(cur, n, view, batch)
                         position = batch[-1].id
                     self.store.set_position(cur, n, max(position, live))
                     self.store.bump_generation(cur, n)

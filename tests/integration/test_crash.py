@@ -26,11 +26,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(data_dir, port) -> subprocess.Popen:
-    env = {**os.environ, "ESUP_DATA_DIR": str(data_dir)}
+def start_server(data_dir, port, env: dict[str, str] | None = None, wait: float = 30) -> subprocess.Popen:
+    """``esup serve`` on ``data_dir`` (or with ``env``, e.g. a PostgreSQL store's), once it answers."""
+    env = env or {**os.environ, "ESUP_DATA_DIR": str(data_dir)}
     proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--log-level", "warning"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 30
+    deadline = time.time() + wait
     while time.time() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:

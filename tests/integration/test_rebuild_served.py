@@ -4,7 +4,6 @@ no projection failure, and once the flow stops the views equal a rebuild from sc
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -20,26 +19,12 @@ from domain.clock import ManualClock
 from projections.anomalies import sweep_now
 from services.system import Esup
 from tests.conftest import define_basics
-from tests.integration.test_crash import free_port
+from tests.integration.test_crash import free_port, start_server
 from tests.integration.test_ledger import run_demo
 from tests.integration.test_rebuild import dump, env_for
 from tests.unit.test_case import at
 
 CASES = 1500
-
-
-def serve(env: dict[str, str], port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--log-level", "warning"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(proc.stderr.read())
 
 
 def comparable(views: dict[str, list]) -> dict[str, list]:
@@ -73,7 +58,7 @@ def test_rebuild_beside_a_served_district_under_load(store_settings, tmp_path):
 
     env = {**env_for(store_settings), "ESUP_ANOMALY_SWEEP_SECONDS": "100000"}  # only the log moves the views
     port = free_port()
-    server = serve(env, port)
+    server = start_server(None, port, env=env, wait=60)
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}, timeout=30)
     stop = threading.Event()
     posted: list[int] = []
@@ -147,10 +132,11 @@ def test_rebuild_beside_a_served_district_under_load(store_settings, tmp_path):
         client.close()
         server.terminate()
         try:
-            _, stderr = server.communicate(timeout=30)
+            _, raw = server.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             server.kill()
-            _, stderr = server.communicate()
+            _, raw = server.communicate()
+        stderr = raw.decode(errors="replace")
     assert "projection catch-up failed" not in stderr, stderr[-3000:]
     assert "Traceback" not in stderr, stderr[-3000:]
 
