@@ -72,6 +72,7 @@ class ProjectionRunner:
         # Fresh views (bound like these) for a rebuild's shadow store; default: the same classes.
         self.factory = factory or (lambda _store: [type(v)() for v in views])
         self._generations: dict[str, int] = {}
+        self._committed: dict[str, int] = {}  # view -> the position this process last committed
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -166,6 +167,8 @@ class ProjectionRunner:
             generation = self.store.generation(cur, name)
             if self._generations.get(name, generation) != generation:
                 view.forget()  # a rebuild replaced the tables under this process
+            elif self._committed.get(name, position) != position:
+                view.forget()  # another process applied events to the view since this one did
             self._generations[name] = generation
             notifications: list[Notification] = self.ledger.recorder.select_notifications(
                 start=position, limit=self.batch, inclusive_of_start=False
@@ -176,6 +179,7 @@ class ProjectionRunner:
             self.store.set_position(cur, name, notifications[-1].id)
             # Past the event it was stuck at (repaired, or skipped): the fault is over.
             cur.execute("DELETE FROM view_faults WHERE view = ? AND position <= ?", (name, notifications[-1].id))
+        self._committed[name] = notifications[-1].id
         for listener in self.listeners:
             listener(name, notifications[-1].id)
         return len(notifications)

@@ -441,6 +441,7 @@ class WarningBoard(View):
             )
             cur.execute("INSERT INTO warning_status (warning_id, version, status, from_at) VALUES (?, ?, 'issued', ?)",
                         (wid, version, at))
+            self._cases_with_cards(cur).add(event.case_id)
             return
         sets: dict[str, Any] = {"version": version, "position": notification_id}
         if isinstance(event, CaseWarning.Answered):
@@ -466,8 +467,23 @@ class WarningBoard(View):
         cur.execute("INSERT INTO warning_status (warning_id, version, status, from_at) VALUES (?, ?, ?, ?)",
                     (wid, version, status, at))
 
-    @staticmethod
-    def _clock_stopped(cur: Cursor, event: Any, notification_id: int) -> None:
+    def __init__(self) -> None:
+        # Cases that have (or had) a card: most cases never do, so most clock stops need no
+        # query. Loaded from the table when first needed; a superset is harmless. The runner
+        # makes the view forget it whenever another process (or a rebuild) moved the view.
+        self._carded: set[str] | None = None
+
+    def forget(self) -> None:
+        self._carded = None
+
+    def _cases_with_cards(self, cur: Cursor) -> set[str]:
+        if self._carded is None:
+            self._carded = {r[0] for r in cur.execute("SELECT DISTINCT case_id FROM warning_board").fetchall()}
+        return self._carded
+
+    def _clock_stopped(self, cur: Cursor, event: Any, notification_id: int) -> None:
+        if str(event.originator_id) not in self._cases_with_cards(cur):
+            return
         stopped = us(event.occurred_at)
         rows = cur.execute(
             "SELECT warning_id, level, rule, threshold_at FROM warning_board WHERE case_id = ?"

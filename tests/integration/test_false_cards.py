@@ -339,3 +339,24 @@ def test_one_request_at_a_time_beside_a_serving_scheduler_leaves_no_false_card(t
     finally:
         server.terminate()
         server.wait(30)
+
+
+def test_a_view_followed_by_two_processes_misses_no_withdrawal(district, store_settings):
+    """Two servers on one store take turns at the views: what one process remembers of a view
+    (here: which cases have cards) is forgotten when the other has moved it meanwhile."""
+    from services.system import Esup
+
+    accept(district, "T1", "2008-09-24 09:00")
+    report(district, "2008-09-25 10:00", submitted("T2", when=iso("2008-09-25 09:00")),
+           step("T2", "accepted", iso("2008-09-25 09:00")),
+           step("T2", "concluded", iso("2008-09-25 10:00"), result="issued"))
+    district.runner.catch_up()  # this process's board view has seen T2's conclusion: no cards anywhere
+    other = Esup.open(store_settings, district.clock)
+    try:
+        other.clock.set(at("2008-10-08 09:00"))
+        assert {w.level for w in other.warnings.check()} == {"yellow", "red"}  # issued by the other process
+    finally:
+        other.close()
+    report(district, "2008-10-09 09:00", step("T1", "concluded", iso("2008-10-06 16:00"), result="issued"))
+    check(district, "2008-10-09 09:01")
+    assert district.warnings.get(str(warning_id("T1", "red")), OFFICER)["status"] == "withdrawn"
