@@ -306,9 +306,10 @@ def cmd_calendar(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from tools.bench import main as bench
+    # The benchmarks are tools above the application: run them, never import them from here.
+    import subprocess
 
-    return bench(args)
+    return subprocess.call([sys.executable, "-m", "tools.bench", *args.bench_args])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -381,13 +382,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_verify)
 
-    p = sub.add_parser("bench", help="ingest throughput as ratios to a raw-insert floor measured in the same run")
-    from tools.bench import add_arguments as bench_arguments
-
-    bench_arguments(p)
+    p = sub.add_parser("bench", add_help=False,
+                       help="ingest throughput as ratios to a raw-insert floor measured in the same run "
+                            "(runs python -m tools.bench; esup bench --help lists its options)")
     p.set_defaults(func=cmd_bench)
 
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if args.func is cmd_bench:
+        args.bench_args = rest  # every option is the benchmark's own
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     from domain.errors import DomainError
 
     try:

@@ -1,4 +1,5 @@
-"""The domain stays pure: no I/O, no web, database or messaging imports, no wall clock."""
+"""The domain stays pure: no I/O, no web, database or messaging imports, no wall clock; and no
+layer imports a higher one (domain < infra < projections < services < api < tools)."""
 
 from __future__ import annotations
 
@@ -31,3 +32,19 @@ def test_domain_never_reads_the_wall_clock():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
                 assert node.func.attr not in FORBIDDEN_CALLS or path.name == "clock.py", (path.name, node.func.attr)
+
+
+# Layers, lowest first: a module may import its own layer and those below, never one above.
+LAYERS = ["domain", "infra", "projections", "services", "api", "tools"]
+ROOT = DOMAIN.parent
+
+
+def test_no_layer_imports_a_higher_one():
+    wrong = []
+    for rank, layer in enumerate(LAYERS):
+        for path in sorted((ROOT / layer).rglob("*.py")):
+            for name in imports(ast.parse(path.read_text())):  # deferred imports count too
+                top = name.split(".")[0]
+                if top in LAYERS and LAYERS.index(top) > rank:
+                    wrong.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert wrong == [], "\n".join(wrong)
