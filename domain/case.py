@@ -628,28 +628,25 @@ def _provisional_flag(years: tuple[int, ...] | list[int], lead: str = "") -> dic
     )
 
 
-def _span_parts(span: timedelta) -> tuple[int, int, int]:
+def _span(span: timedelta, day: str, hour: str, minute: str) -> str:
+    """A lag as an officer reads it, in the given unit words: days alone from ten days on (or on
+    a whole day), else days and hours, else hours and minutes; never seconds."""
     seconds = max(int(span.total_seconds()), 0)
-    return seconds // 86400, seconds % 86400 // 3600, seconds % 3600 // 60
+    days, hours, minutes = seconds // 86400, seconds % 86400 // 3600, seconds % 3600 // 60
+    if days >= 10 or (days and not hours):
+        return f"{days} {day}"
+    if days:
+        return f"{days} {day} {hours} {hour}"
+    return f"{hours} {hour} {minutes} {minute}" if hours else f"{minutes} {minute}"
 
 
 def _span_zh(span: timedelta) -> str:
-    """A lag as an officer reads it: "6640 天", "2 天 3 小时", "5 小时 12 分钟" (no seconds)."""
-    days, hours, minutes = _span_parts(span)
-    if days >= 10 or (days and not hours):
-        return f"{days} 天"
-    if days:
-        return f"{days} 天 {hours} 小时"
-    return f"{hours} 小时 {minutes} 分钟" if hours else f"{minutes} 分钟"
+    """ "6640 天", "2 天 3 小时", "5 小时 12 分钟"."""
+    return _span(span, "天", "小时", "分钟")
 
 
 def _span_en(span: timedelta) -> str:
-    days, hours, minutes = _span_parts(span)
-    if days >= 10 or (days and not hours):
-        return f"{days} days"
-    if days:
-        return f"{days} days {hours} hours"
-    return f"{hours} hours {minutes} minutes" if hours else f"{minutes} minutes"
+    return _span(span, "days", "hours", "minutes")
 
 
 def _check_times(report: StepReport, recorded_at: datetime, submitted_at: datetime | None) -> None:
