@@ -601,6 +601,9 @@ EVENT_CLASSES: dict[Step, type[Case.Event]] = {
 }
 # The ledger's own acts on cases (not steps: the step views do not subscribe to them).
 ACT_TOPICS = (Case.DeadlinesSettled.TOPIC,)
+# The one definition of the case-event topic sets every view and service subscribes with.
+STEP_TOPICS: tuple[str, ...] = tuple(sorted(cls.TOPIC for cls in EVENT_CLASSES.values()))  # case steps only
+CASE_TOPICS: tuple[str, ...] = STEP_TOPICS + ACT_TOPICS  # steps and the ledger's acts on cases
 
 
 # What each event's hash covers besides the chain position (case, version, step, recording time).

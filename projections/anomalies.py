@@ -39,7 +39,7 @@ from typing import Any, Iterable
 import orjson
 
 from domain.calendar import CHINA_TZ
-from domain.case import EVENT_CLASSES
+from domain.case import STEP_TOPICS
 from domain.steps import STEP_ZH, Step
 from domain.warning import CaseWarning
 from projections.calendars import Calendars
@@ -127,7 +127,7 @@ class AnomalyPolicy:
         )
 
 
-CASE_TOPICS = tuple(cls.TOPIC for cls in EVENT_CLASSES.values())  # case steps only
+CASE_TOPICS = STEP_TOPICS  # case steps only
 # Flags that say something about our reference data, not about the department's work.
 NOT_IRREGULAR = frozenset({"calendar_provisional"})
 DECIDING = ("accepted", "refused", "decided", "concluded")  # steps someone must answer for

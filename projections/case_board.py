@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from domain.case import ACT_TOPICS, EVENT_CLASSES
+from domain.case import CASE_TOPICS
 from projections.runner import View
 from projections.store import Cursor
 
@@ -21,7 +21,7 @@ def epoch(value: datetime | None) -> float | None:
 class CaseBoard(View):
     name = "case_board"
     tables = ("case_board",)
-    topics = tuple(cls.TOPIC for cls in EVENT_CLASSES.values()) + ACT_TOPICS  # steps, and settled deadlines
+    topics = CASE_TOPICS  # steps, and settled deadlines
 
     def create(self, cur: Cursor) -> None:
         cur.execute(

@@ -15,19 +15,20 @@ PostgreSQL.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from fractions import Fraction
 from typing import Any, Protocol, Sequence
 
 import orjson
 
-from domain.calendar import CHINA_TZ, WorkingCalendar
-from domain.case import ACT_TOPICS, EVENT_CLASSES, STAGE
+from domain.calendar import WorkingCalendar
+from domain.case import CASE_TOPICS, EVENT_CLASSES, STAGE
 from domain.errors import DomainError
 from domain.limits import Limit, Unit
 from domain.steps import Step, TERMINAL
 from domain.thresholds import CaseClock, PolicyBook, WarningPolicy, plan, stage_extra
 from domain.warning import OPEN_STATUSES, STATUSES, WARNING_TOPICS, CaseWarning
+from projections.instants import from_us, us  # noqa: F401  (re-exported for the board's readers)
 from projections.runner import View
 from projections.store import Cursor
 
@@ -38,23 +39,6 @@ THRESHOLDS_VIEW = "warning_thresholds"
 _NEVER_MOVE = frozenset({Step.SUPPLEMENT_REQUESTED, Step.SUPPLEMENT_RECEIVED, Step.FEE_CHARGED, Step.DELIVERED, Step.RATED})
 BOARD_VIEW = "warning_board"
 # Case steps, and the ledger's acts on cases (DeadlinesSettled moves deadlines like a step: replan).
-CASE_TOPICS = tuple(sorted(cls.TOPIC for cls in EVENT_CLASSES.values())) + ACT_TOPICS
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-def us(value: datetime | None) -> int | None:
-    """Exact microseconds since the epoch."""
-    if value is None:
-        return None
-    return (value - _EPOCH) // timedelta(microseconds=1)
-
-
-def from_us(value: int | None, tz: Any = CHINA_TZ) -> datetime | None:
-    if value is None:
-        return None
-    return (_EPOCH + timedelta(microseconds=int(value))).astimezone(tz)
-
 
 class Planner(Protocol):
     """What computing thresholds needs from reference data (see ``services.warnings``)."""

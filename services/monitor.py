@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
-from domain.case import EVENT_CLASSES
+from domain.case import STEP_TOPICS as CASE_STEP_TOPICS
 from domain.errors import InvalidInput
 from domain.warning import WARNING_TOPICS
 from services.ingest import Forbidden
 
-STEP_TOPICS = frozenset(cls.TOPIC for cls in EVENT_CLASSES.values())
+STEP_TOPICS = frozenset(CASE_STEP_TOPICS)
 KINDS = ("step", "warning", "anomaly")
 
 # What a step may show of its data: codes and numbers only, never free text or the applicant.
