@@ -159,10 +159,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def print_seed_table(esup) -> None:
     """The seed's figures next to the same figures from the performance view (绩效)."""
-    from projections.registry import bind_supervision_views
     from services.metrics import seed_table
 
-    bind_supervision_views(esup)
     esup.runner.catch_up()
     import unicodedata
 

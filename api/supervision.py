@@ -16,7 +16,6 @@ from fastapi.responses import Response
 from domain.access import Role
 from domain.errors import InvalidInput
 from projections.anomalies import AnomalyView
-from projections.registry import bind_supervision_views
 from services.anomalies import AnomalyFilter, list_anomalies, parse_bound, parse_type, rules
 from services.ingest import Forbidden, Principal
 from services.metrics import COLUMNS, GROUPS, Metrics, MetricsQuery, default_satisfied, parse_day, parse_scores
@@ -35,7 +34,6 @@ def _departments(p: Principal, requested: str | None) -> frozenset[str] | None:
 
 
 def install(app: FastAPI, esup: Any, deps: Any) -> None:
-    bind_supervision_views(esup)
     view: AnomalyView = esup.runner.view(AnomalyView.name)  # type: ignore[assignment]
     metrics = Metrics(esup)
 

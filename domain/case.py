@@ -22,7 +22,7 @@ from domain.canonical import GENESIS_HASH, chain_hash
 from domain.catalogue import NAMESPACE, ItemVersion
 from domain.errors import Conflict, DomainError, InvalidInput
 from domain.limits import Limit, Unit
-from domain.steps import AFTER_CLOSE, EARLIEST, FUTURE_TOLERANCE, STEP_ZH, TERMINAL, Step, StepReport
+from domain.steps import AFTER_CLOSE, EARLIEST, FUTURE_TOLERANCE, STEP_ZH, TERMINAL, Step, StepReport, status_after
 
 
 class Calendar(Protocol):
@@ -281,21 +281,13 @@ class Case(Aggregate):
             self.applicant = e.data.get("applicant")
             self.applicant_kind = e.data.get("applicant_kind")
             self.submitted_at = e.occurred_at
-        elif step is Step.SUPPLEMENT_REQUESTED:
-            self.status = step.value
+        self.status = status_after(self.status, step)
+        if step is Step.SUPPLEMENT_REQUESTED:
             self.supplements += 1
-        elif step is Step.SUPPLEMENT_RECEIVED:
-            self.status = "supplemented"
         elif step is Step.ACCEPTED:
-            self.status = step.value
             self.accepted_at = e.occurred_at
-        elif step in (Step.UNDERTAKEN, Step.REVIEWED):
-            if not self.closed:
-                self.status = step.value
         elif step is Step.DECIDED:
             self.granted = e.data["granted"]
-            if not self.closed:
-                self.status = step.value
         elif step is Step.SUSPENDED:
             self.suspensions.append(Suspension(e.data["procedure"], e.occurred_at))
         elif step is Step.RESUMED:
@@ -309,7 +301,6 @@ class Case(Aggregate):
         elif step is Step.RATED:
             self.score = e.data["score"]
         elif step in TERMINAL:
-            self.status = step.value
             self.closed_at = e.occurred_at
             if step is Step.CONCLUDED:
                 self.concluded_at = e.occurred_at

@@ -48,6 +48,21 @@ STEP_ZH: dict[Step, str] = {
 TERMINAL = frozenset({Step.REFUSED, Step.CONCLUDED, Step.WITHDRAWN})
 # Steps that still make sense once a case is closed (a licence is delivered, the applicant rates).
 AFTER_CLOSE = frozenset({Step.DELIVERED, Step.RATED})
+CLOSED_STATUSES = frozenset(s.value for s in TERMINAL)
+
+
+def status_after(status: str, step: Step) -> str:
+    """A case's status (办件状态) after a step: the one transition the case aggregate and the
+    case board both use. Main steps after a case closed (none are accepted) leave it closed."""
+    if step is Step.SUBMITTED:
+        return step.value
+    if step is Step.SUPPLEMENT_RECEIVED:
+        return "supplemented"
+    if step in TERMINAL or step in (Step.SUPPLEMENT_REQUESTED, Step.ACCEPTED):
+        return step.value
+    if step in (Step.UNDERTAKEN, Step.REVIEWED, Step.DECIDED):
+        return status if status in CLOSED_STATUSES else step.value
+    return status
 
 
 class Procedure(str, Enum):

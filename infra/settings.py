@@ -86,3 +86,23 @@ class Settings:
         with os.fdopen(fd, "w") as fh:
             fh.write(base64.b64encode(key).decode())
         return key
+
+
+def anomaly_policy(environ: dict[str, str] | None = None):
+    """The anomaly thresholds (``domain.anomalies.AnomalyPolicy``) from ``ESUP_*`` variables."""
+    from domain.anomalies import AnomalyPolicy
+
+    env = os.environ if environ is None else environ
+
+    def num(name: str, default: float) -> float:
+        raw = env.get(name)
+        return float(raw) if raw else default
+
+    return AnomalyPolicy(
+        accept_within_working_days=int(num("ESUP_ACCEPT_WITHIN_DAYS", 5)),
+        bulk_min_steps=int(num("ESUP_BULK_STEPS", 4)),
+        bulk_window=timedelta(seconds=num("ESUP_BULK_SECONDS", 60)),
+        bulk_min_span=timedelta(hours=num("ESUP_BULK_SPAN_HOURS", 24)),
+        suspensions_frequent=int(num("ESUP_SUSPENSIONS_FREQUENT", 3)),
+        suspension_long=timedelta(days=num("ESUP_SUSPENSION_LONG_DAYS", 30)),
+    )

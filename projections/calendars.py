@@ -1,57 +1,38 @@
 """Which working calendar a view uses for a case.
 
 Views that count working days or hours (the anomaly view's "accepted within 5 working days",
-the performance view's time actually used) ask this for the calendar of a case. Bound to the
-reference service (``bind``), it answers what ingest uses: the published year schedules over
-the packaged ones, and the office hours of the center of the case's window (else department).
-Unbound (a view built before anything bound it, e.g. by ``esup rebuild``), it answers the
-packaged ``chinesecalendar`` schedules with the default office hours: the same for any
-2004-2026 working-day figure, different only for years published at run time and for centers
-with their own office hours.
+the performance view's time actually used) ask this for the calendar of a case: what ingest
+uses, i.e. the published year schedules over the packaged ones, with the office hours of the
+center of the case's window (else department). ``sync`` brings the reference data up to date
+once per batch; within the batch the answers are cached.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from domain.calendar import CHINA_TZ, WorkingCalendar
-from domain.errors import CalendarUnknown
-from domain.limits import Unit
 
 
 class Calendars:
-    def __init__(self, reference: Any = None) -> None:
+    def __init__(self, reference: Any) -> None:
         self.reference = reference
-        self._packaged: WorkingCalendar | None = None
+        self._cache: dict[tuple[str | None, str | None], WorkingCalendar] = {}
 
-    def bind(self, reference: Any) -> None:
-        self.reference = reference
+    def sync(self) -> None:
+        """Once per batch: the reference log may have moved (a year published, hours changed)."""
+        self.reference.refresh()
+        self._cache = {}
 
     def for_case(self, department: str | None, window: str | None) -> WorkingCalendar:
-        if self.reference is not None:
-            return self.reference.calendar(self.reference.center_of(department or "", window))
-        if self._packaged is None:
-            from infra.calendar_source import default_calendar
-
-            self._packaged = default_calendar()
-        return self._packaged
-
-    def working_days_deadline(self, cal: WorkingCalendar, start: datetime, days: int) -> tuple[datetime, str | None]:
-        """End of the ``days``-th working day after ``start``'s date, and a note if it had to be
-        estimated (a year with no published schedule: weekdays only, never refused here since
-        the step itself was already stored)."""
-        try:
-            return cal.deadline_for(start, days, Unit.WORKING_DAYS), None
-        except CalendarUnknown:
-            d = start.astimezone(cal.tz).date()
-            left = days
-            while left:
-                d += timedelta(days=1)
-                if d.weekday() < 5:
-                    left -= 1
-            end = datetime.combine(d + timedelta(days=1), datetime.min.time(), tzinfo=cal.tz)
-            return end, f"estimated on weekdays: no working calendar for {d.year}"
+        key = (department, window)
+        cal = self._cache.get(key)
+        if cal is None:
+            ref = self.reference
+            cal = ref.calendar(ref.center_of(department or "", window, refresh=False), refresh=False)
+            self._cache[key] = cal
+        return cal
 
 
 def local_day(instant: datetime | None) -> str | None:

@@ -7,11 +7,17 @@ are stored as epoch seconds (UTC) so range queries and ordering work the same on
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Sequence
 
-from domain.case import CASE_TOPICS
+from domain.case import CASE_TOPICS, CaseAct
+from domain.steps import TERMINAL, Step, status_after
 from projections.runner import View
 from projections.store import Cursor
+from projections.tables import Keyed
+
+COLUMNS = ("case_id", "case_no", "department", "window_code", "item_code", "on_the_spot", "status", "suspended",
+           "submitted_at", "accepted_at", "promised_due_at", "legal_due_at", "closed_at", "on_time", "score", "flags",
+           "version", "position")
 
 
 def epoch(value: datetime | None) -> float | None:
@@ -54,43 +60,56 @@ class CaseBoard(View):
         cur.execute("CREATE INDEX IF NOT EXISTS case_board_accepted ON case_board (accepted_at, department)")
         cur.execute("CREATE INDEX IF NOT EXISTS case_board_closed ON case_board (closed_at, department, status, on_time)")
 
-    def process(self, cur: Cursor, event: Any, notification_id: int) -> None:
-        step = event.STEP.value
+    # -- a batch ----------------------------------------------------------------------------------
+
+    def __init__(self) -> None:
+        self.rows = Keyed("case_board", COLUMNS)
+
+    def begin(self, cur: Cursor, events: Sequence[Any]) -> None:
+        self.rows.clear()
+        self.rows.load(cur, {str(e.originator_id) for e in events})
+
+    def flush(self, cur: Cursor) -> None:
+        self.rows.flush(cur)
+
+    def apply(self, event: Any, notification_id: int) -> None:
+        step = event.STEP
+        case_id = str(event.originator_id)
+        row = self.rows.get(case_id)
         flags = len(event.flags)
-        if step == "submitted":
+        if step is Step.SUBMITTED:
+            if row is not None:
+                raise ValueError(f"case {event.case_no} is already on the case board (submitted again?)")
             terms = event.derived["terms"]
-            cur.execute(
-                "INSERT INTO case_board (case_id, case_no, department, window_code, item_code, on_the_spot, status,"
-                " submitted_at, flags, version, position) VALUES (?, ?, ?, ?, ?, ?, 'submitted', ?, ?, ?, ?)",
-                (str(event.originator_id), event.case_no, event.actor["department"], event.actor.get("window"), event.data["item_code"],
-                 int(terms["on_the_spot"]), epoch(event.occurred_at), flags, event.originator_version, notification_id),
-            )
+            self.rows.put({
+                "case_id": case_id, "case_no": event.case_no, "department": event.actor["department"],
+                "window_code": event.actor.get("window"), "item_code": event.data["item_code"],
+                "on_the_spot": int(terms["on_the_spot"]), "status": "submitted", "suspended": 0,
+                "submitted_at": epoch(event.occurred_at), "flags": flags, "version": event.originator_version,
+                "position": notification_id,
+            })
             return
-        sets: dict[str, Any] = {"version": event.originator_version, "position": notification_id}
+        if row is None:
+            return
+        row.update(version=event.originator_version, position=notification_id, flags=row["flags"] + flags)
         d = event.derived
         if "promised_due_at" in d:
-            sets["promised_due_at"] = epoch(d["promised_due_at"])
-            sets["legal_due_at"] = epoch(d["legal_due_at"])
-        if step in ("accepted", "supplement_requested", "undertaken", "reviewed", "decided"):
-            sets["status"] = step
-        if step == "accepted":
-            sets["accepted_at"] = epoch(event.occurred_at)
-        elif step == "supplement_received":
-            sets["status"] = "supplemented"
-        elif step == "suspended":
-            sets["suspended"] = 1
-        elif step == "resumed":
-            sets["suspended"] = 0
-        elif step in ("concluded", "refused", "withdrawn"):
-            sets.update(status=step, suspended=0, closed_at=epoch(event.occurred_at))
-            if step == "concluded" and d.get("on_time") is not None:
-                sets["on_time"] = int(d["on_time"])
-        elif step == "rated":
-            sets["score"] = event.data["score"]
-        elif step == "deadlines_settled" and d.get("on_time") is not None:
-            sets["on_time"] = int(d["on_time"])
-        assignments = ", ".join(f"{k} = ?" for k in sets)
-        cur.execute(
-            f"UPDATE case_board SET {assignments}, flags = flags + ? WHERE case_id = ?",
-            (*sets.values(), flags, str(event.originator_id)),
-        )
+            row["promised_due_at"] = epoch(d["promised_due_at"])
+            row["legal_due_at"] = epoch(d["legal_due_at"])
+        if isinstance(step, Step):
+            row["status"] = status_after(row["status"], step)
+        if step is Step.ACCEPTED:
+            row["accepted_at"] = epoch(event.occurred_at)
+        elif step is Step.SUSPENDED:
+            row["suspended"] = 1
+        elif step is Step.RESUMED:
+            row["suspended"] = 0
+        elif step in TERMINAL:
+            row.update(suspended=0, closed_at=epoch(event.occurred_at))
+            if step is Step.CONCLUDED and d.get("on_time") is not None:
+                row["on_time"] = int(d["on_time"])
+        elif step is Step.RATED:
+            row["score"] = event.data["score"]
+        elif step is CaseAct.DEADLINES_SETTLED and d.get("on_time") is not None:
+            row["on_time"] = int(d["on_time"])
+        self.rows.touch(case_id)

@@ -18,30 +18,37 @@ from __future__ import annotations
 
 from datetime import datetime
 from fractions import Fraction
-from typing import Any
+from typing import Any, Sequence
 
 from domain.calendar import CHINA_TZ
 from domain.catalogue import ItemVersion
 from domain.errors import CalendarUnknown
 from domain.limits import Unit
-from projections.anomalies import CASE_TOPICS
+from domain.case import STEP_TOPICS
 from projections.calendars import Calendars, local_day
 from projections.case_board import epoch
 from projections.runner import View
 from projections.store import Cursor
+from projections.tables import Keyed
+
+COLUMNS = ("case_id", "case_no", "department", "window_code", "staff_code", "item_code", "item_version", "on_the_spot",
+           "legal_value", "legal_unit", "promised_value", "promised_unit", "speed_promised", "submitted_at",
+           "submitted_day", "accepted_at", "accepted_day", "closed_step", "closed_at", "closed_day", "on_time",
+           "within_legal", "same_day", "early", "handling_seconds", "used_legal", "used_promised", "speed_actual",
+           "promised_extra", "legal_extra", "suspended_promised", "suspended_legal", "suspensions", "extensions",
+           "score", "rated_day")
+TERM_COLUMNS = ("item_version", "on_the_spot", "legal_value", "legal_unit", "promised_value", "promised_unit",
+                "speed_promised")
 
 
 class PerformanceView(View):
     name = "performance"
-    topics = CASE_TOPICS
+    topics = STEP_TOPICS
     tables = ("perf_cases",)
 
-    def __init__(self, calendars: Calendars | None = None) -> None:
-        self.calendars = calendars or Calendars()
-
-    def bind(self, store: Any = None, reference: Any = None) -> None:
-        if reference is not None:
-            self.calendars.bind(reference)
+    def __init__(self, calendars: Calendars) -> None:
+        self.calendars = calendars
+        self.rows = Keyed("perf_cases", COLUMNS)
 
     def create(self, cur: Cursor) -> None:
         cur.execute(
@@ -88,102 +95,98 @@ class PerformanceView(View):
             cur.execute(f"CREATE INDEX IF NOT EXISTS perf_cases_{col} ON perf_cases ({col})")
         cur.execute("CREATE INDEX IF NOT EXISTS perf_cases_dept ON perf_cases (department, submitted_day)")
 
-    def process(self, cur: Cursor, event: Any, notification_id: int) -> None:
-        if not hasattr(event, "STEP"):
-            return
+    # -- a batch ----------------------------------------------------------------------------------
+
+    def begin(self, cur: Cursor, events: Sequence[Any]) -> None:
+        self.rows.clear()
+        self.calendars.sync()
+        self.rows.load(cur, {str(e.originator_id) for e in events})
+
+    def flush(self, cur: Cursor) -> None:
+        self.rows.flush(cur)
+
+    def apply(self, event: Any, notification_id: int) -> None:
         step = event.STEP.value
         case_id = str(event.originator_id)
+        row = self.rows.get(case_id)
         d = event.derived
         if step == "submitted":
-            terms = d["terms"]
-            cur.execute(
-                "INSERT INTO perf_cases (case_id, case_no, department, window_code, staff_code, item_code, item_version,"
-                " on_the_spot, legal_value, legal_unit, promised_value, promised_unit, speed_promised, submitted_at,"
-                " submitted_day) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (case_id, event.case_no, event.actor["department"], event.actor.get("window"), event.actor.get("staff"),
-                 event.data["item_code"], *_terms(terms), epoch(event.occurred_at), local_day(event.occurred_at)),
-            )
+            if row is not None:
+                raise ValueError(f"case {event.case_no} is already in the performance view (submitted again?)")
+            self.rows.put({
+                "case_id": case_id, "case_no": event.case_no, "department": event.actor["department"],
+                "window_code": event.actor.get("window"), "staff_code": event.actor.get("staff"),
+                "item_code": event.data["item_code"], **dict(zip(TERM_COLUMNS, _terms(d["terms"]))),
+                "submitted_at": epoch(event.occurred_at), "submitted_day": local_day(event.occurred_at),
+                "promised_extra": "0", "legal_extra": "0", "suspended_promised": "0", "suspended_legal": "0",
+                "suspensions": 0, "extensions": 0,
+            })
+            return
+        if row is None:
             return
         if step == "accepted":
-            sets: dict[str, Any] = {"accepted_at": epoch(event.occurred_at), "accepted_day": local_day(event.occurred_at)}
+            row.update(accepted_at=epoch(event.occurred_at), accepted_day=local_day(event.occurred_at))
             if "terms" in d:
-                sets.update(zip(("item_version", "on_the_spot", "legal_value", "legal_unit", "promised_value",
-                                 "promised_unit", "speed_promised"), _terms(d["terms"])))
+                row.update(zip(TERM_COLUMNS, _terms(d["terms"])))
             if event.actor.get("staff"):
-                sets["staff_code"] = event.actor["staff"]
-            self._update(cur, case_id, sets)
+                row["staff_code"] = event.actor["staff"]
         elif step == "suspended":
-            cur.execute("UPDATE perf_cases SET suspensions = suspensions + 1 WHERE case_id = ?", (case_id,))
+            row["suspensions"] += 1
         elif step in ("resumed", "extended"):
             if "promised_extra" in d:
-                self._extras(cur, case_id, d, suspension=step == "resumed")
+                self._extras(row, d, suspension=step == "resumed")
             if step == "extended":
-                cur.execute("UPDATE perf_cases SET extensions = extensions + 1 WHERE case_id = ?", (case_id,))
+                row["extensions"] += 1
         elif step == "concluded":
             if "promised_extra" in d:  # concluded inside a special procedure: its time is not counted
-                self._extras(cur, case_id, d, suspension=True)
-            self._concluded(cur, case_id, event)
+                self._extras(row, d, suspension=True)
+            self._concluded(row, event)
         elif step in ("refused", "withdrawn"):
-            self._update(cur, case_id, {"closed_step": step, "closed_at": epoch(event.occurred_at),
-                                        "closed_day": local_day(event.occurred_at)})
+            row.update(closed_step=step, closed_at=epoch(event.occurred_at), closed_day=local_day(event.occurred_at))
         elif step == "rated":
-            self._update(cur, case_id, {"score": event.data["score"], "rated_day": local_day(event.occurred_at)})
+            row.update(score=event.data["score"], rated_day=local_day(event.occurred_at))
+        else:
+            return
+        self.rows.touch(case_id)
 
     @staticmethod
-    def _update(cur: Cursor, case_id: str, sets: dict[str, Any]) -> None:
-        assignments = ", ".join(f"{k} = ?" for k in sets)
-        cur.execute(f"UPDATE perf_cases SET {assignments} WHERE case_id = ?", (*sets.values(), case_id))
-
-    def _extras(self, cur: Cursor, case_id: str, d: dict[str, Any], suspension: bool) -> None:
+    def _extras(row: dict[str, Any], d: dict[str, Any], suspension: bool) -> None:
         """The domain's cumulative extras (suspensions and extensions, in each limit's unit):
         a change at a resumption is the special procedure's time; at an extension, not."""
-        row = cur.execute(
-            "SELECT promised_extra, legal_extra, suspended_promised, suspended_legal FROM perf_cases WHERE case_id = ?",
-            (case_id,),
-        ).fetchone()
-        if row is None:
-            return
         new_p, new_l = Fraction(d["promised_extra"]), Fraction(d["legal_extra"])
-        sus_p, sus_l = Fraction(row[2]), Fraction(row[3])
+        sus_p, sus_l = Fraction(row["suspended_promised"]), Fraction(row["suspended_legal"])
         if suspension:
-            sus_p += new_p - Fraction(row[0])
-            sus_l += new_l - Fraction(row[1])
-        self._update(cur, case_id, {"promised_extra": str(new_p), "legal_extra": str(new_l),
-                                    "suspended_promised": str(sus_p), "suspended_legal": str(sus_l)})
+            sus_p += new_p - Fraction(row["promised_extra"])
+            sus_l += new_l - Fraction(row["legal_extra"])
+        row.update(promised_extra=str(new_p), legal_extra=str(new_l), suspended_promised=str(sus_p),
+                   suspended_legal=str(sus_l))
 
-    def _concluded(self, cur: Cursor, case_id: str, event: Any) -> None:
-        row = cur.execute(
-            "SELECT department, window_code, on_the_spot, legal_value, legal_unit, promised_value, promised_unit,"
-            " accepted_at, accepted_day, suspended_promised, suspended_legal FROM perf_cases WHERE case_id = ?",
-            (case_id,),
-        ).fetchone()
-        if row is None:
-            return
-        dept, window, spot, legal_v, legal_u, prom_v, prom_u, accepted_at, accepted_day, sus_p, sus_l = row
+    def _concluded(self, row: dict[str, Any], event: Any) -> None:
         at = event.occurred_at
         d = event.derived
-        sets: dict[str, Any] = {
-            "closed_step": "concluded", "closed_at": epoch(at), "closed_day": local_day(at),
-            "on_time": None if d.get("on_time") is None else int(d["on_time"]),
-            "within_legal": None if d.get("within_legal") is None else int(d["within_legal"]),
-            "same_day": int(bool(spot) and accepted_day is not None and accepted_day == local_day(at)),
-        }
-        if accepted_at is not None:
-            accepted = datetime.fromtimestamp(accepted_at, CHINA_TZ)
-            sets["handling_seconds"] = max(0.0, at.timestamp() - accepted_at)
-            cal = self.calendars.for_case(dept, window)
-            try:
-                used_l = max(Fraction(0), Fraction(cal.elapsed(accepted, at, Unit(legal_u))) - Fraction(sus_l))
-                used_p = max(Fraction(0), Fraction(cal.elapsed(accepted, at, Unit(prom_u))) - Fraction(sus_p))
-            except CalendarUnknown:
-                used_l = used_p = None
-            if used_l is not None and used_p is not None:
-                sets["used_legal"] = float(used_l)
-                sets["used_promised"] = float(used_p)
-                if legal_v:
-                    sets["speed_actual"] = float((legal_v - used_l) / legal_v)
-                sets["early"] = int(bool(d.get("on_time")) and prom_v > 0 and used_p < prom_v)
-        self._update(cur, case_id, sets)
+        accepted_at, accepted_day = row["accepted_at"], row["accepted_day"]
+        row.update(
+            closed_step="concluded", closed_at=epoch(at), closed_day=local_day(at),
+            on_time=None if d.get("on_time") is None else int(d["on_time"]),
+            within_legal=None if d.get("within_legal") is None else int(d["within_legal"]),
+            same_day=int(bool(row["on_the_spot"]) and accepted_day is not None and accepted_day == local_day(at)),
+        )
+        if accepted_at is None:
+            return
+        accepted = datetime.fromtimestamp(accepted_at, CHINA_TZ)
+        row["handling_seconds"] = max(0.0, at.timestamp() - accepted_at)
+        cal = self.calendars.for_case(row["department"], row["window_code"])
+        legal_v, prom_v = row["legal_value"], row["promised_value"]
+        try:
+            used_l = max(Fraction(0), Fraction(cal.elapsed(accepted, at, Unit(row["legal_unit"]))) - Fraction(row["suspended_legal"]))
+            used_p = max(Fraction(0), Fraction(cal.elapsed(accepted, at, Unit(row["promised_unit"]))) - Fraction(row["suspended_promised"]))
+        except CalendarUnknown:
+            return
+        row["used_legal"] = float(used_l)
+        row["used_promised"] = float(used_p)
+        if legal_v:
+            row["speed_actual"] = float((legal_v - used_l) / legal_v)
+        row["early"] = int(bool(d.get("on_time")) and prom_v > 0 and used_p < prom_v)
 
 
 def _terms(terms: dict[str, Any]) -> tuple[Any, ...]:

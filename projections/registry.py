@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from infra.settings import anomaly_policy
 from projections.anomalies import AnomalyView
+from projections.calendars import Calendars
 from projections.case_board import CaseBoard
 from projections.performance import PerformanceView
 from projections.runner import View
+from projections.store import ViewStore
 from projections.warnings import WarningBoard, WarningThresholds
 
 
-def all_views() -> list[View]:
-    return [CaseBoard(), AnomalyView(), PerformanceView(), WarningThresholds(), WarningBoard()]
+def all_views(store: ViewStore, reference: Any, planner: Any) -> list[View]:
+    """The views, built with what they use: the store they live in (the anomaly view's
+    wall-clock sweep writes there), the reference data (calendars, office hours) and the
+    warning policy (``planner``)."""
+    calendars = Calendars(reference)
+    return [CaseBoard(), AnomalyView(store, calendars, anomaly_policy()), PerformanceView(calendars),
+            WarningThresholds(planner), WarningBoard()]
 
 
-def bind_supervision_views(esup) -> None:
-    """Give the anomaly and performance views the view store and the reference data (calendars,
-    office hours); projections/calendars.py says what an unbound view uses instead."""
-    for name in (AnomalyView.name, PerformanceView.name):
-        esup.runner.view(name).bind(esup.views, esup.reference)
+VIEW_NAMES = ("case_board", "anomalies", "performance", "warning_thresholds", "warning_board")

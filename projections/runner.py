@@ -33,6 +33,19 @@ class View:
     def create(self, cur: Cursor) -> None:
         raise NotImplementedError
 
+    # A batch of the log is applied as ``begin`` (the batch's events: load what they touch, in
+    # a few queries), ``apply`` per event (in memory), ``flush`` (write what changed, in bulk),
+    # all in the batch's transaction. A view may instead define ``process``: SQL per event.
+
+    def begin(self, cur: Cursor, events: Sequence[Any]) -> None:
+        self._cur = cur
+
+    def apply(self, event: Any, notification_id: int) -> None:
+        self.process(self._cur, event, notification_id)
+
+    def flush(self, cur: Cursor) -> None:
+        pass
+
     def process(self, cur: Cursor, event: Any, notification_id: int) -> None:
         raise NotImplementedError
 
@@ -140,7 +153,7 @@ class ProjectionRunner:
                 position = self.store.lock_position(cur, name)
                 try:
                     self._apply(cur, name, view, self.ledger.recorder.select_notifications(
-                        start=position, limit=self.batch, inclusive_of_start=False))
+                        start=position, limit=self.batch, inclusive_of_start=False), diagnose=True)
                 except ViewFault as fault:
                     found.append(fault)
                 raise Abort  # a diagnosis never commits
@@ -149,17 +162,45 @@ class ProjectionRunner:
         view.forget()
         return found[0] if found else None
 
-    def _apply(self, cur: Cursor, name: str, view: View, notifications: Sequence[Notification]) -> None:
+    def _apply(self, cur: Cursor, name: str, view: View, notifications: Sequence[Notification],
+               decoded: dict[int, Any] | None = None, diagnose: bool = False) -> None:
         """Apply the notifications the view takes (its topics, less the operator's skips); an
-        event it cannot apply raises ``ViewFault`` naming that event."""
+        event it cannot apply raises ``ViewFault`` naming that event. ``decoded``: events
+        already decoded for another view of the same batch (a notification is decoded once).
+        ``diagnose``: write after each event, so a failing write names its event too."""
         skipped = self.skips_from.skips(name, cur if self.skips_from is self.store else None)
+        topics = view.topics
+        items: list[tuple[Notification, Any]] = []
         for n in notifications:
-            if view.topics and n.topic not in view.topics or n.id in skipped:
+            if topics and n.topic not in topics or n.id in skipped:
                 continue
+            event = decoded.get(n.id) if decoded is not None else None
+            if event is None:
+                try:
+                    event = self.ledger.mapper.to_domain_event(n)
+                except Exception as exc:
+                    raise ViewFault(name, n, exc) from exc
+                if decoded is not None:
+                    decoded[n.id] = event
+            items.append((n, event))
+        if not items:
+            return
+        if diagnose:
+            for n, event in items:
+                try:
+                    view.begin(cur, [event])
+                    view.apply(event, n.id)
+                    view.flush(cur)
+                except Exception as exc:
+                    raise ViewFault(name, n, exc) from exc
+            return
+        view.begin(cur, [e for _, e in items])
+        for n, event in items:
             try:
-                view.process(cur, self.ledger.mapper.to_domain_event(n), n.id)
+                view.apply(event, n.id)
             except Exception as exc:
                 raise ViewFault(name, n, exc) from exc
+        view.flush(cur)  # a failing write is traced to its event by ``_locate``
 
     def _step(self, name: str, view: View) -> int:
         with self.store.transaction() as cur:
@@ -215,6 +256,43 @@ class ProjectionRunner:
                     del self.faults[name]
         return total
 
+    def replay(self, names: Sequence[str], progress: Callable[[int], None] | None = None) -> int:
+        """Bring several views to the head together: each batch of the log is read and decoded
+        once and applied to every view in one transaction (how a rebuild replays). A fault
+        falls back to one view at a time, which names the event (``catch_up(strict=True)``)."""
+        total = 0
+        with self.lock:
+            while True:
+                try:
+                    n = self._replay_step(names)
+                except Exception:
+                    for v in names:
+                        self.views[v].forget()
+                    break
+                if progress:
+                    progress(n)
+                total += n
+                if n < self.batch:
+                    return total
+        return total + self.catch_up(names, progress=progress, strict=True)
+
+    def _replay_step(self, names: Sequence[str]) -> int:
+        with self.store.transaction() as cur:
+            positions = {n: self.store.lock_position(cur, n) for n in names}
+            notifications: list[Notification] = self.ledger.recorder.select_notifications(
+                start=min(positions.values()), limit=self.batch, inclusive_of_start=False)
+            if not notifications:
+                return 0
+            decoded: dict[int, Any] = {}
+            last = notifications[-1].id
+            for name in names:
+                if positions[name] >= last:
+                    continue
+                pending = [n for n in notifications if n.id > positions[name]]
+                self._apply(cur, name, self.views[name], pending, decoded)
+                self.store.set_position(cur, name, last)
+        return len(notifications)
+
     def _faulted(self, fault: ViewFault) -> None:
         new = self.store.record_fault(fault)
         if new or self.faults.get(fault.view) != fault.position:
@@ -251,10 +329,8 @@ class ProjectionRunner:
             # applied in the switch-over itself, or by the server after it.
             for _ in range(3):
                 head = self.head()
-                moved = 0
-                for name in names:
-                    moved += helper.catch_up([name], progress=(lambda n, v=name: progress(v, n)) if progress else None,
-                                             strict=True)
+                label = ", ".join(names)
+                moved = helper.replay(names, progress=(lambda n: progress(label, n)) if progress else None)
                 total += moved
                 if moved < self.batch or all(helper.position(n) >= head for n in names):
                     break

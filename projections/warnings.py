@@ -31,6 +31,7 @@ from domain.warning import OPEN_STATUSES, STATUSES, WARNING_TOPICS, CaseWarning
 from projections.instants import from_us, us  # noqa: F401  (re-exported for the board's readers)
 from projections.runner import View
 from projections.store import Cursor
+from projections.tables import Grouped, Keyed
 
 log = logging.getLogger("esup.warnings")
 
@@ -83,6 +84,8 @@ THRESHOLD_COLUMNS = (
     "case_id", "rule", "level", "due_at", "case_version", "case_no", "department", "item_code", "promised_due_at",
     "legal_due_at", "basis", "generation",
 )
+EARNED_COLUMNS = ("case_id", "rule", "level", "threshold_at", "until_at", "case_no", "department", "item_code",
+                  "promised_due_at", "legal_due_at", "basis")
 
 
 def _rules(text: str) -> list[str]:
@@ -119,17 +122,11 @@ class WarningThresholds(View):
     tables = ("warning_thresholds", "warning_cases", "warning_earned")
     topics = CASE_TOPICS + (CaseWarning.Issued.TOPIC, CaseWarning.Withdrawn.TOPIC)
 
-    def __init__(self, planner: Planner | None = None) -> None:
-        self.planner: Planner = planner or StaticPlanner()
-        self._synced_for: Cursor | None = None  # each batch has its own cursor: sync once per batch
-
-    def forget(self) -> None:
-        self._synced_for = None
-
-    def bind(self, planner: Planner) -> None:
-        """Use the system's reference data and policy (``services.warnings.WarningPlanner``);
-        unbound, the packaged calendar and the default policy are used."""
+    def __init__(self, planner: Planner) -> None:
         self.planner = planner
+        self.cases = Keyed("warning_cases", CASE_COLUMNS)
+        self.thresholds = Grouped("warning_thresholds", THRESHOLD_COLUMNS)
+        self._earned_rows: list[tuple[Any, ...]] = []
 
     def create(self, cur: Cursor) -> None:
         cur.execute(
@@ -198,48 +195,65 @@ class WarningThresholds(View):
         )
         cur.execute("CREATE INDEX IF NOT EXISTS warning_earned_time ON warning_earned (threshold_at)")
 
-    # -- processing -----------------------------------------------------------------------------
+    # -- a batch ----------------------------------------------------------------------------------
 
-    def process(self, cur: Cursor, event: Any, notification_id: int) -> None:
-        if cur is not self._synced_for:
-            self.planner.sync()
-            self._synced_for = cur
+    def begin(self, cur: Cursor, events: Sequence[Any]) -> None:
+        self.cases.clear()
+        self.thresholds.clear()
+        self._earned_rows = []
+        self.planner.sync()
+        ids = {e.case_id if isinstance(e, CaseWarning.Event) else str(e.originator_id) for e in events}
+        self.cases.load(cur, ids)
+        self.thresholds.load(cur, ids)
+
+    def flush(self, cur: Cursor) -> None:
+        self.cases.flush(cur)
+        self.thresholds.flush(cur)
+        cur.executemany(
+            f"INSERT INTO warning_earned ({', '.join(EARNED_COLUMNS)}) VALUES ({', '.join('?' * len(EARNED_COLUMNS))})"
+            " ON CONFLICT (case_id, rule, threshold_at) DO NOTHING", self._earned_rows)
+        self._earned_rows = []
+
+    def apply(self, event: Any, notification_id: int) -> None:
         if isinstance(event, CaseWarning.Issued):
-            row = self.load(cur, event.case_id)
+            row = self.cases.get(event.case_id)
             if row is not None:
-                issued = sorted({*filter(None, row["issued"].split(",")), event.rule})
-                cur.execute("UPDATE warning_cases SET issued = ? WHERE case_id = ?", (",".join(issued), event.case_id))
-            cur.execute("DELETE FROM warning_thresholds WHERE case_id = ? AND rule = ?", (event.case_id, event.rule))
+                row["issued"] = ",".join(sorted({*_rules(row["issued"]), event.rule}))
+                self.cases.touch(event.case_id)
+            self.thresholds.remove(event.case_id, event.rule)
             return
         if isinstance(event, CaseWarning.Withdrawn):
-            self._withdrawn(cur, event)
+            self._withdrawn(event)
             return
         step: Step = event.STEP
         case_id = str(event.originator_id)
+        row = self.cases.get(case_id)
         if step is Step.SUBMITTED:
+            if row is not None:
+                raise ValueError(f"case {event.case_no} is already in the warning thresholds (submitted again?)")
             center = self.planner.center_of(event.actor["department"], event.actor.get("window"))
-            cur.execute(
-                "INSERT INTO warning_cases (case_id, case_no, department, window_code, item_code, center, version)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (case_id, event.case_no, event.actor["department"], event.actor.get("window"), event.data["item_code"],
-                 center, event.originator_version),
-            )
+            self.cases.put({
+                "case_id": case_id, "case_no": event.case_no, "department": event.actor["department"],
+                "window_code": event.actor.get("window"), "item_code": event.data["item_code"], "center": center,
+                "p_ext": "0", "stage_extra": "0", "issued": "", "version": event.originator_version, "withdrawn": "",
+            })
+            return
+        if row is None:  # closed already, or unknown
             return
         if step in TERMINAL or step is Step.SUSPENDED:
-            self._earned(cur, case_id, event.occurred_at)
+            self._earned(case_id, event.occurred_at)
         if step in TERMINAL:
-            cur.execute("DELETE FROM warning_thresholds WHERE case_id = ?", (case_id,))
-            cur.execute("DELETE FROM warning_cases WHERE case_id = ?", (case_id,))
+            self.thresholds.clear_group(case_id)
+            self.cases.delete(case_id)
             return
-        if step in _NEVER_MOVE:  # the pending thresholds now stand for this version (no row: closed)
-            self._touch(cur, case_id, event.originator_version)
-            return
-        row = self.load(cur, case_id)
-        if row is None:  # closed already, or unknown
+        row["version"] = event.originator_version
+        self.cases.touch(case_id)
+        if step in _NEVER_MOVE:  # the pending thresholds now stand for this version
+            self._restamp(case_id, row["version"])
             return
         d = event.derived
         at = us(event.occurred_at)
-        changes: dict[str, Any] = {"version": event.originator_version}
+        changes: dict[str, Any] = {}
         if "promised_due_at" in d:
             changes["promised_due_at"] = us(d["promised_due_at"])
             changes["legal_due_at"] = us(d["legal_due_at"])
@@ -269,70 +283,82 @@ class WarningThresholds(View):
         elif step in (Step.UNDERTAKEN, Step.REVIEWED, Step.DECIDED) and row["stage"] is not None:
             if STAGE[step] > STAGE[Step(row["stage"])]:
                 changes.update(stage=step.value, stage_at=at, stage_extra="0")
-        timing = set(changes) - {"version"}
+        timing = set(changes)
         if timing <= {"stage", "stage_at", "stage_extra"} and not self.planner.policy_for(row["center"], row["item_code"]).steps:
             timing = set()  # a main step only matters to step limits
         row.update(changes)
-        assignments = ", ".join(f"{k} = ?" for k in changes)
-        cur.execute(f"UPDATE warning_cases SET {assignments} WHERE case_id = ?", (*changes.values(), case_id))
         if timing:
-            self.replan(cur, row)
+            self.replan(row)
         else:  # nothing moved: the pending thresholds now stand for this version
-            cur.execute("UPDATE warning_thresholds SET case_version = ? WHERE case_id = ?", (row["version"], case_id))
+            self._restamp(case_id, row["version"])
 
-    @staticmethod
-    def _earned(cur: Cursor, case_id: str, stopped: datetime) -> None:
+    def _restamp(self, case_id: str, version: int) -> None:
+        rows = self.thresholds.rows(case_id)
+        if rows:
+            for t in rows.values():
+                t["case_version"] = version
+            self.thresholds.touch(case_id)
+
+    def _earned(self, case_id: str, stopped: datetime) -> None:
         """The clock stops: pending thresholds it ran past by business time were earned."""
-        cur.execute(
-            "INSERT INTO warning_earned (case_id, rule, level, threshold_at, until_at, case_no, department, item_code,"
-            " promised_due_at, legal_due_at, basis) SELECT case_id, rule, level, due_at, ?, case_no, department,"
-            " item_code, promised_due_at, legal_due_at, basis FROM warning_thresholds WHERE case_id = ? AND due_at < ?"
-            " ON CONFLICT (case_id, rule, threshold_at) DO NOTHING",
-            (us(stopped), case_id, us(stopped)),
-        )
+        until = us(stopped)
+        for t in self.thresholds.rows(case_id).values():
+            if t["due_at"] < until:  # type: ignore[operator]
+                self._earned_rows.append((case_id, t["rule"], t["level"], t["due_at"], until, t["case_no"],
+                                          t["department"], t["item_code"], t["promised_due_at"], t["legal_due_at"],
+                                          t["basis"]))
 
-    def _withdrawn(self, cur: Cursor, event: Any) -> None:
+    def _withdrawn(self, event: Any) -> None:
         """A card withdrawn: its rule may be earned again (by the next generation's card)."""
         rule = event.rule
-        row = self.load(cur, event.case_id)
+        row = self.cases.get(event.case_id)
         if row is None:  # the case is closed: nothing more to plan
             return
         row["issued"] = ",".join(r for r in _rules(row["issued"]) if r != rule)
         row["withdrawn"] = ",".join([*_rules(row["withdrawn"]), rule])
-        cur.execute("UPDATE warning_cases SET issued = ?, withdrawn = ? WHERE case_id = ?",
-                    (row["issued"], row["withdrawn"], row["case_id"]))
+        self.cases.touch(event.case_id)
         if row["accepted_at"] is not None and row["suspended_at"] is None:
-            self.replan(cur, row)
-
-    @staticmethod
-    def _touch(cur: Cursor, case_id: str, version: int) -> None:
-        cur.execute("UPDATE warning_cases SET version = ? WHERE case_id = ?", (version, case_id))
-        cur.execute("UPDATE warning_thresholds SET case_version = ? WHERE case_id = ?", (version, case_id))
+            self.replan(row)
 
     # -- helpers --------------------------------------------------------------------------------
 
-    @staticmethod
-    def load(cur: Cursor, case_id: str) -> dict[str, Any] | None:
-        found = cur.execute(f"SELECT {', '.join(CASE_COLUMNS)} FROM warning_cases WHERE case_id = ?", (case_id,)).fetchone()
-        return dict(zip(CASE_COLUMNS, found)) if found else None
+    def replan_scope(self, cur: Cursor, center: str | None = None, item: str | None = None) -> int:
+        """Recompute the pending thresholds of the open, accepted cases of a center or an item
+        (a policy changed). Call with the view's position held (the runner's lock)."""
+        where, params = ["accepted_at IS NOT NULL"], []
+        if center is not None:
+            where.append("center = ?")
+            params.append(center)
+        if item is not None:
+            where.append("item_code = ?")
+            params.append(item)
+        ids = [r[0] for r in cur.execute(f"SELECT case_id FROM warning_cases WHERE {' AND '.join(where)}", params).fetchall()]
+        self.begin(cur, [])
+        self.cases.load(cur, ids)
+        self.thresholds.load(cur, ids)
+        for case_id in ids:
+            self.replan(self.cases.get(case_id))  # type: ignore[arg-type]
+        self.flush(cur)
+        return len(ids)
 
-    def replan(self, cur: Cursor, row: dict[str, Any]) -> int:
+    def replan(self, row: dict[str, Any]) -> int:
         """Replace the case's pending thresholds by those its current state and policy give."""
-        cur.execute("DELETE FROM warning_thresholds WHERE case_id = ?", (row["case_id"],))
+        case_id = row["case_id"]
+        self.thresholds.clear_group(case_id)
         center = row["center"]
         try:
             thresholds = plan(clock_of(row), self.planner.policy_for(center, row["item_code"]), self.planner.calendar(center))
         except DomainError:  # never stop the projection; the case keeps no pending threshold
             log.exception("cannot plan the warning thresholds of case %s", row["case_no"])
             thresholds = []
-        cur.executemany(
-            f"INSERT INTO warning_thresholds ({', '.join(THRESHOLD_COLUMNS)}) VALUES ({', '.join('?' * len(THRESHOLD_COLUMNS))})",
-            [
-                (row["case_id"], t.rule, t.level.value, us(t.at), row["version"], row["case_no"], row["department"],
-                 row["item_code"], row["promised_due_at"], row["legal_due_at"], t.basis, generation_of(row, t.rule))
-                for t in thresholds
-            ],
-        )
+        for t in thresholds:
+            self.thresholds.put({
+                "case_id": case_id, "rule": t.rule, "level": t.level.value, "due_at": us(t.at),
+                "case_version": row["version"], "case_no": row["case_no"], "department": row["department"],
+                "item_code": row["item_code"], "promised_due_at": row["promised_due_at"],
+                "legal_due_at": row["legal_due_at"], "basis": t.basis, "generation": generation_of(row, t.rule),
+            })
+        self.thresholds.touch(case_id)
         return len(thresholds)
 
 
@@ -407,25 +433,70 @@ class WarningBoard(View):
         )
         cur.execute("CREATE INDEX IF NOT EXISTS warning_status_from ON warning_status (from_at)")
 
-    def process(self, cur: Cursor, event: Any, notification_id: int) -> None:
+    def __init__(self) -> None:
+        # Cases that have (or had) a card: most cases never do, so most clock stops need no
+        # query. Loaded from the table when first needed; a superset is harmless. The runner
+        # makes the view forget it whenever another process (or a rebuild) moved the view.
+        self._carded: set[str] | None = None
+        self.board = Keyed("warning_board", BOARD_TABLE_COLUMNS, key="warning_id")
+        self.status = Grouped("warning_status", ("warning_id", "version", "status", "from_at", "to_at"),
+                              group="warning_id", sub="version")
+        self.withdrawals = Keyed("warning_withdrawals", ("warning_id", "case_id", "evidence", "position"), key="warning_id")
+        self._by_case: dict[str, set[str]] = {}
+
+    def forget(self) -> None:
+        self._carded = None
+
+    def _cases_with_cards(self, cur: Cursor) -> set[str]:
+        if self._carded is None:
+            self._carded = {r[0] for r in cur.execute("SELECT DISTINCT case_id FROM warning_board").fetchall()}
+        return self._carded
+
+    # -- a batch ----------------------------------------------------------------------------------
+
+    def begin(self, cur: Cursor, events: Sequence[Any]) -> None:
+        for table in (self.board, self.status, self.withdrawals):
+            table.clear()
+        carded = self._cases_with_cards(cur)
+        wids = {str(e.originator_id) for e in events if not hasattr(e, "STEP")}
+        cases = {str(e.originator_id) for e in events if hasattr(e, "STEP")} & carded
+        self.board.load(cur, wids)
+        self.board.load(cur, cases, by="case_id")
+        self.status.load(cur, wids)
+        self._by_case = {}
+        for wid, row in self.board.rows.items():
+            if row is not None:
+                self._by_case.setdefault(row["case_id"], set()).add(wid)
+
+    def flush(self, cur: Cursor) -> None:
+        self.board.flush(cur)
+        self.status.flush(cur)
+        self.withdrawals.flush(cur)
+
+    def apply(self, event: Any, notification_id: int) -> None:
         if hasattr(event, "STEP"):
-            self._clock_stopped(cur, event, notification_id)
+            self._clock_stopped(event, notification_id)
             return
         wid = str(event.originator_id)
         at = us(event.timestamp)
         version = event.originator_version
         if isinstance(event, CaseWarning.Issued):
-            cur.execute(
-                "INSERT INTO warning_board (warning_id, case_id, case_no, department, item_code, level, rule, basis, status,"
-                " threshold_at, issued_at, promised_due_at, legal_due_at, version, position)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'issued', ?, ?, ?, ?, ?, ?)",
-                (wid, event.case_id, event.case_no, event.department, event.item_code, event.level, event.rule,
-                 event.basis, us(event.threshold_at), at, us(event.promised_due_at), us(event.legal_due_at), version,
-                 notification_id),
-            )
-            cur.execute("INSERT INTO warning_status (warning_id, version, status, from_at) VALUES (?, ?, 'issued', ?)",
-                        (wid, version, at))
-            self._cases_with_cards(cur).add(event.case_id)
+            if self.board.get(wid) is not None:
+                raise ValueError(f"warning {wid} is already on the board (issued twice?)")
+            self.board.put({
+                "warning_id": wid, "case_id": event.case_id, "case_no": event.case_no, "department": event.department,
+                "item_code": event.item_code, "level": event.level, "rule": event.rule, "basis": event.basis,
+                "status": "issued", "threshold_at": us(event.threshold_at), "issued_at": at,
+                "promised_due_at": us(event.promised_due_at), "legal_due_at": us(event.legal_due_at),
+                "version": version, "position": notification_id,
+            })
+            self.status.put({"warning_id": wid, "version": version, "status": "issued", "from_at": at, "to_at": None})
+            self._by_case.setdefault(event.case_id, set()).add(wid)
+            if self._carded is not None:
+                self._carded.add(event.case_id)
+            return
+        row = self.board.get(wid)
+        if row is None:
             return
         sets: dict[str, Any] = {"version": version, "position": notification_id}
         if isinstance(event, CaseWarning.Answered):
@@ -437,55 +508,40 @@ class WarningBoard(View):
         elif isinstance(event, CaseWarning.Closed):
             status = "closed"
             sets["closed_at"] = at
-            cur.execute("DELETE FROM warning_withdrawals WHERE warning_id = ?", (wid,))  # a closed card stays closed
+            self.withdrawals.delete(wid)  # a closed card stays closed
         elif isinstance(event, CaseWarning.Withdrawn):
             status = "withdrawn"
             sets["withdrawn_at"] = at
-            cur.execute("DELETE FROM warning_withdrawals WHERE warning_id = ?", (wid,))
+            self.withdrawals.delete(wid)
         else:  # pragma: no cover - topics filter the rest
             return
-        sets["status"] = status
-        assignments = ", ".join(f"{k} = ?" for k in sets)
-        cur.execute(f"UPDATE warning_board SET {assignments} WHERE warning_id = ?", (*sets.values(), wid))
-        cur.execute("UPDATE warning_status SET to_at = ? WHERE warning_id = ? AND to_at IS NULL", (at, wid))
-        cur.execute("INSERT INTO warning_status (warning_id, version, status, from_at) VALUES (?, ?, ?, ?)",
-                    (wid, version, status, at))
+        row.update(sets, status=status)
+        self.board.touch(wid)
+        for s in self.status.rows(wid).values():
+            if s["to_at"] is None:
+                s["to_at"] = at
+        self.status.put({"warning_id": wid, "version": version, "status": status, "from_at": at, "to_at": None})
 
-    def __init__(self) -> None:
-        # Cases that have (or had) a card: most cases never do, so most clock stops need no
-        # query. Loaded from the table when first needed; a superset is harmless. The runner
-        # makes the view forget it whenever another process (or a rebuild) moved the view.
-        self._carded: set[str] | None = None
-
-    def forget(self) -> None:
-        self._carded = None
-
-    def _cases_with_cards(self, cur: Cursor) -> set[str]:
-        if self._carded is None:
-            self._carded = {r[0] for r in cur.execute("SELECT DISTINCT case_id FROM warning_board").fetchall()}
-        return self._carded
-
-    def _clock_stopped(self, cur: Cursor, event: Any, notification_id: int) -> None:
-        if str(event.originator_id) not in self._cases_with_cards(cur):
+    def _clock_stopped(self, event: Any, notification_id: int) -> None:
+        case_id = str(event.originator_id)
+        wids = self._by_case.get(case_id)
+        if not wids:
             return
         stopped = us(event.occurred_at)
-        rows = cur.execute(
-            "SELECT warning_id, level, rule, threshold_at FROM warning_board WHERE case_id = ?"
-            " AND status IN ('issued', 'answered', 'escalated') AND threshold_at >= ?",
-            (str(event.originator_id), stopped),
-        ).fetchall()
-        for wid, level, rule, threshold in rows:
+        for wid in sorted(wids):
+            row = self.board.get(wid)
+            if row is None or row["status"] not in OPEN_STATUSES or row["threshold_at"] < stopped:  # type: ignore[operator]
+                continue
             evidence = {
-                "case_id": str(event.originator_id), "level": level, "rule": rule,
-                "threshold_at": from_us(threshold).isoformat(),  # type: ignore[union-attr]
+                "case_id": case_id, "level": row["level"], "rule": row["rule"],
+                "threshold_at": from_us(row["threshold_at"]).isoformat(),  # type: ignore[union-attr]
                 "version": event.originator_version, "step": event.STEP.value,
                 "source_event_id": event.source_event_id, "occurred_at": event.occurred_at.isoformat(),
                 "recorded_at": event.timestamp.isoformat(), "position": notification_id,
                 "flags": [f.get("code") if isinstance(f, dict) else f for f in event.flags],
             }
-            cur.execute("DELETE FROM warning_withdrawals WHERE warning_id = ?", (wid,))
-            cur.execute("INSERT INTO warning_withdrawals (warning_id, case_id, evidence, position) VALUES (?, ?, ?, ?)",
-                        (wid, str(event.originator_id), orjson.dumps(evidence).decode(), notification_id))
+            self.withdrawals.put({"warning_id": wid, "case_id": case_id, "evidence": orjson.dumps(evidence).decode(),
+                                  "position": notification_id})
 
 
 def pending_withdrawals(cur: Cursor, limit: int = 500) -> list[tuple[str, dict[str, Any]]]:
@@ -497,6 +553,11 @@ def pending_withdrawals(cur: Cursor, limit: int = 500) -> list[tuple[str, dict[s
 
 # -- reading the board ---------------------------------------------------------------------------
 
+BOARD_TABLE_COLUMNS = (
+    "warning_id", "case_id", "case_no", "department", "item_code", "level", "rule", "basis", "status", "threshold_at",
+    "issued_at", "promised_due_at", "legal_due_at", "answered_at", "explanation", "escalated_at", "escalation_due_at",
+    "closed_at", "withdrawn_at", "version", "position",
+)
 BOARD_COLUMNS = (
     "warning_id", "case_no", "department", "item_code", "level", "rule", "basis", "status", "threshold_at", "issued_at",
     "promised_due_at", "legal_due_at", "answered_at", "explanation", "escalated_at", "escalation_due_at", "closed_at",

@@ -62,15 +62,9 @@ class Esup:
         planner = WarningPlanner(reference, reference_app, policy_book_from_env())
 
         def make_views(store: ViewStore) -> list:
-            """The views, bound to their store and to the reference data (calendars, office
+            """The views, built with their store and the reference data (calendars, office
             hours, warning policy): for the live store, and for a rebuild's shadow."""
-            made = all_views()
-            for view in made:
-                if view.name in ("anomalies", "performance"):
-                    view.bind(store, reference)  # type: ignore[attr-defined]
-                elif view.name == "warning_thresholds":
-                    view.bind(planner)  # type: ignore[attr-defined]
-            return made
+            return all_views(store, reference, planner)
 
         runner = ProjectionRunner(ledger, views, make_views(views), factory=make_views)
         system = cls(

@@ -29,7 +29,7 @@ from domain.thresholds import Level, PolicyBook, WarningPolicy
 from domain.warning import OPEN_STATUSES, POLICY_TOPICS, STATUSES, CaseWarning, PolicyOverride, policy_override_id
 from projections.runner import ProjectionRunner
 from projections.store import ViewStore
-from projections.warnings import BOARD_VIEW, CASE_COLUMNS, THRESHOLDS_VIEW, WarningThresholds, board, board_by_occurred
+from projections.warnings import BOARD_VIEW, THRESHOLDS_VIEW, WarningThresholds, board, board_by_occurred
 from services.ingest import Forbidden, Principal
 from services.logs import notifications_after
 from services.reference import ReferenceService
@@ -240,23 +240,13 @@ class WarningService:
     def replan(self, center: str | None = None, item: str | None = None) -> int:
         """Recompute the pending thresholds of the open, accepted cases of a center or an item."""
         view: WarningThresholds = self.runner.view(THRESHOLDS_VIEW)  # type: ignore[assignment]
-        where, params = ["accepted_at IS NOT NULL"], []
-        if center is not None:
-            where.append("center = ?")
-            params.append(center)
-        if item is not None:
-            where.append("item_code = ?")
-            params.append(item)
         # Cases the projection has not seen yet get the new policy when it does (it is saved already).
         self.runner.catch_up([THRESHOLDS_VIEW])
-        self.planner.sync()
         with self.runner.lock, self.store.transaction() as cur:
-            rows = cur.execute(f"SELECT {', '.join(CASE_COLUMNS)} FROM warning_cases WHERE {' AND '.join(where)}",
-                               params).fetchall()
-            for found in rows:
-                view.replan(cur, dict(zip(CASE_COLUMNS, found)))
+            self.store.lock_position(cur, THRESHOLDS_VIEW)
+            n = view.replan_scope(cur, center, item)
         self.scheduler.nudge()
-        return len(rows)
+        return n
 
 
 def _by(principal: Principal) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """Rebuild throughput of the views as a ratio to a raw read of the same log, in the same run.
 
 For each store: the demo district's cases are ingested into a fresh store; then
-* **raw**: the whole ledger log read with ``select_notifications`` in pages of 1,000, rows only,
-  no decoding (best of three): the floor for "reading these events";
+* **raw**: the whole ledger log read with ``select_notifications`` in pages of 1,000 and every
+  event decoded by the ledger's own mapper (best of three): the floor for "reading these
+  events" (a view cannot do less than read and decode what it applies);
 * **rebuild**: ``esup rebuild`` of every registered view (decode each event, update the view's
   tables, commit rows and tracking position per batch).
 ``ratio`` = rebuild events/s ÷ raw events/s. Run: ``python -m tools.bench_rebuild [--cases N]``.
@@ -20,11 +21,14 @@ from pathlib import Path
 
 def raw_read(ledger) -> tuple[int, float]:
     start, n = 0, 0
+    decode = ledger.mapper.to_domain_event
     t = time.perf_counter()
     while True:
         page = ledger.recorder.select_notifications(start=start, limit=1000, inclusive_of_start=False)
         if not page:
             break
+        for notification in page:
+            decode(notification)
         n += len(page)
         start = page[-1].id
     return n, time.perf_counter() - t
@@ -68,12 +72,12 @@ def main(argv: list[str] | None = None) -> int:
 
                 pg = pgserver.start_embedded(base / "pg")
             results.append(measure(store, args.cases, base, pg if store == "postgres" else None))
-        from projections.registry import all_views
+        from projections.registry import VIEW_NAMES
 
-        print(f"rebuild of views [{', '.join(v.name for v in all_views())}] vs a raw read of the same log")
+        print(f"rebuild of views [{', '.join(VIEW_NAMES)}] vs a raw read and decode of the same log")
         for r in results:
             print(f"  {r['store']:<9} {r['events']:>8,} events   raw read {r['raw_eps']:>10,.0f} ev/s   "
-                  f"rebuild {r['rebuild_eps']:>9,.0f} ev/s   ratio {r['ratio']:.3f}")
+                  f"rebuild {r['rebuild_eps']:>9,.0f} ev/s   ratio {r['ratio']:.3f} (goal 0.4)")
     finally:
         if pg is not None:
             pg.stop()

@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 import pytest
 
 from projections.anomalies import TYPES, AnomalyPolicy, AnomalyView, sweep_now
-from projections.registry import bind_supervision_views
 from services.anomalies import AnomalyFilter, list_anomalies
 from tests.unit.test_case import at
 
@@ -35,7 +34,6 @@ def st(case_no, name, when, n="", dept="GS", staff="P1", **data):
 
 @pytest.fixture
 def sup(district, clock):
-    bind_supervision_views(district)
 
     def report(recorded: str, *steps):
         clock.set(at(recorded))
@@ -303,7 +301,9 @@ def test_every_rule_has_a_type_of_the_taxonomy_and_rebuild_finds_the_same(sup):
 def test_policy_thresholds_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("ESUP_BULK_STEPS", "6")
     monkeypatch.setenv("ESUP_SUSPENSION_LONG_DAYS", "10")
-    p = AnomalyPolicy.from_env()
+    from infra.settings import anomaly_policy
+
+    p = anomaly_policy()
     assert p.bulk_min_steps == 6 and p.suspension_long == timedelta(days=10) and p.accept_within_working_days == 5
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from domain.organisation import UnitKind
-from projections.registry import bind_supervision_views
 from services.figures import headline
 from services.metrics import Metrics, MetricsQuery
 from tests.integration.test_anomalies import st, sub
@@ -31,7 +30,6 @@ def cases(district, clock):
     ref.put_unit(UnitKind.CENTER, "CT", {"name": "测试中心", "tier": "district"})
     ref.put_unit(UnitKind.HALL, "H1", {"name": "一号大厅", "center": "CT"})
     ref.put_unit(UnitKind.WINDOW, "W01", {"name": "1号窗口", "hall": "H1", "department": "GS"})
-    bind_supervision_views(district)
     clock.set(at("2008-10-20 12:00"))
     district.ingest.report([
         # C1: accepted Fri 26 Sep by P2, concluded Tue 7 Oct: 4 working days used of 20 (legal) and
@@ -130,7 +128,6 @@ def test_a_department_sees_only_its_own_cases(cases):
 
 def test_the_view_agrees_with_the_full_scan_on_the_demo(esup, clock):
     run_demo(esup, clock, 600)
-    bind_supervision_views(esup)
     reference = headline(esup.ledger)
     result = figures(esup, group_by="center")
     assert len(result["rows"]) == 1 and result["rows"][0]["key"] == "CDGX"

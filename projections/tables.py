@@ -1,0 +1,183 @@
+"""A batch's rows in memory: read for the batch's keys in one query, written back in bulk.
+
+Views process the log a batch at a time (``View.begin`` / ``apply`` / ``flush``). Rather than a
+round trip per event, a view loads the rows of every case the batch touches with one ``SELECT
+... IN (...)`` per table, applies the batch's events to those rows in memory, and writes what
+changed with one ``executemany`` per table: an upsert for changed rows, a delete for removed
+ones. On PostgreSQL psycopg pipelines ``executemany``; on SQLite it is one prepared statement.
+
+* :class:`Keyed`: one row per key (a case's board row, a warning's row).
+* :class:`Grouped`: the rows of one group (a case's pending timers, by rule), rewritten whole
+  when the group changed.
+
+Rows are plain dicts keyed by column name (``json`` columns hold the decoded value in memory); a view must ``load`` the keys a batch needs before
+it reads them (``get`` of a key not loaded raises, so a forgotten load cannot read stale data).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+import orjson
+
+from projections.store import Cursor
+
+CHUNK = 500  # keys per IN (...) list
+
+
+def _chunks(values: Sequence[Any], n: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(values), n):
+        yield values[i:i + n]
+
+
+class NotLoaded(KeyError):
+    pass
+
+
+class Keyed:
+    def __init__(self, table: str, columns: Sequence[str], key: str = "case_id", json: Sequence[str] = ()) -> None:
+        self.table = table
+        self.columns = tuple(columns)
+        self.key = key
+        self.json = tuple(json)
+        self._key_at = self.columns.index(key)
+        self.rows: dict[Any, dict[str, Any] | None] = {}
+        self.dirty: set[Any] = set()
+        cols = ", ".join(self.columns)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in self.columns if c != key)
+        self._select = f"SELECT {cols} FROM {table} WHERE {{col}} IN ({{marks}})"
+        self._upsert = (f"INSERT INTO {table} ({cols}) VALUES ({', '.join('?' * len(self.columns))})"
+                        f" ON CONFLICT ({key}) DO UPDATE SET {updates}")
+        self._delete = f"DELETE FROM {table} WHERE {key} IN ({{marks}})"
+
+    def load(self, cur: Cursor, keys: Iterable[Any], by: str | None = None) -> list[dict[str, Any]]:
+        """Read the rows of these keys (or of rows whose column ``by`` is in ``keys``) not yet in
+        memory; keys found nowhere are remembered as absent. Returns the rows read."""
+        col = by or self.key
+        want = sorted({k for k in keys if by or k not in self.rows})
+        found: list[dict[str, Any]] = []
+        for chunk in _chunks(want):
+            for r in cur.execute(self._select.format(col=col, marks=", ".join("?" * len(chunk))), chunk).fetchall():
+                k = r[self._key_at]
+                if k not in self.rows:
+                    row = dict(zip(self.columns, r))
+                    for c in self.json:
+                        row[c] = orjson.loads(row[c])
+                    self.rows[k] = row
+                    found.append(row)
+        if by is None:
+            for k in want:
+                self.rows.setdefault(k, None)
+        return found
+
+    def get(self, key: Any) -> dict[str, Any] | None:
+        try:
+            return self.rows[key]
+        except KeyError:
+            raise NotLoaded(f"{self.table}: row {key!r} read before it was loaded") from None
+
+    def put(self, row: dict[str, Any]) -> dict[str, Any]:
+        if len(row) != len(self.columns):  # a new row: the columns not given are NULL
+            row = {**dict.fromkeys(self.columns), **row}
+        k = row[self.key]
+        self.rows[k] = row
+        self.dirty.add(k)
+        return row
+
+    def touch(self, key: Any) -> None:
+        """The row (from ``get``) was changed in place."""
+        self.dirty.add(key)
+
+    def delete(self, key: Any) -> None:
+        self.rows[key] = None
+        self.dirty.add(key)
+
+    def flush(self, cur: Cursor) -> None:
+        gone = [k for k in self.dirty if self.rows.get(k) is None]
+        live = [self.rows[k] for k in self.dirty if self.rows.get(k) is not None]
+        for chunk in _chunks(gone):
+            cur.execute(self._delete.format(marks=", ".join("?" * len(chunk))), chunk)
+        cur.executemany(self._upsert, [_encoded(r, self.columns, self.json) for r in live])  # type: ignore[arg-type]
+        self.clear()
+
+    def clear(self) -> None:
+        self.rows.clear()
+        self.dirty.clear()
+
+
+class Grouped:
+    def __init__(self, table: str, columns: Sequence[str], group: str = "case_id", sub: str = "rule",
+                 json: Sequence[str] = ()) -> None:
+        self.table = table
+        self.columns = tuple(columns)
+        self.json = tuple(json)
+        self.group = group
+        self.sub = sub
+        self._group_at = self.columns.index(group)
+        self._sub_at = self.columns.index(sub)
+        self.groups: dict[Any, dict[Any, dict[str, Any]]] = {}
+        self.dirty: set[Any] = set()
+        cols = ", ".join(self.columns)
+        self._select = f"SELECT {cols} FROM {table} WHERE {group} IN ({{marks}})"
+        self._insert = f"INSERT INTO {table} ({cols}) VALUES ({', '.join('?' * len(self.columns))})"
+        self._delete = f"DELETE FROM {table} WHERE {group} IN ({{marks}})"
+
+    def load(self, cur: Cursor, groups: Iterable[Any]) -> None:
+        want = sorted({g for g in groups if g not in self.groups})
+        for g in want:
+            self.groups[g] = {}
+        for chunk in _chunks(want):
+            for r in cur.execute(self._select.format(marks=", ".join("?" * len(chunk))), chunk).fetchall():
+                row = dict(zip(self.columns, r))
+                for c in self.json:
+                    row[c] = orjson.loads(row[c])
+                self.groups[r[self._group_at]][r[self._sub_at]] = row
+
+    def loaded(self, group: Any) -> bool:
+        return group in self.groups
+
+    def rows(self, group: Any) -> dict[Any, dict[str, Any]]:
+        """The group's rows by sub-key, to read; ``put``/``remove`` change them."""
+        try:
+            return self.groups[group]
+        except KeyError:
+            raise NotLoaded(f"{self.table}: group {group!r} read before it was loaded") from None
+
+    def put(self, row: dict[str, Any]) -> None:
+        if len(row) != len(self.columns):
+            row = {**dict.fromkeys(self.columns), **row}
+        g = row[self.group]
+        self.rows(g)[row[self.sub]] = row
+        self.dirty.add(g)
+
+    def remove(self, group: Any, sub: Any) -> dict[str, Any] | None:
+        row = self.rows(group).pop(sub, None)
+        if row is not None:
+            self.dirty.add(group)
+        return row
+
+    def clear_group(self, group: Any) -> None:
+        if self.rows(group):
+            self.groups[group] = {}
+            self.dirty.add(group)
+
+    def touch(self, group: Any) -> None:
+        self.dirty.add(group)
+
+    def flush(self, cur: Cursor) -> None:
+        dirty = sorted(self.dirty)
+        for chunk in _chunks(dirty):
+            cur.execute(self._delete.format(marks=", ".join("?" * len(chunk))), chunk)
+        cur.executemany(self._insert, [_encoded(r, self.columns, self.json)
+                                       for g in dirty for r in self.groups[g].values()])
+        self.clear()
+
+    def clear(self) -> None:
+        self.groups.clear()
+        self.dirty.clear()
+
+
+def _encoded(row: dict[str, Any], columns: Sequence[str], json: Sequence[str]) -> tuple[Any, ...]:
+    if not json:
+        return tuple(row.get(c) for c in columns)
+    return tuple(orjson.dumps(row[c]).decode() if c in json else row.get(c) for c in columns)
