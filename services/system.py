@@ -66,7 +66,8 @@ class Esup:
             hours, warning policy): for the live store, and for a rebuild's shadow."""
             return all_views(store, reference, planner)
 
-        runner = ProjectionRunner(ledger, views, make_views(views), factory=make_views)
+        runner = ProjectionRunner(ledger, views, make_views(views), factory=make_views,
+                                  opener=lambda: cls.open(settings, clock))
         system = cls(
             settings, ledger, reference_app, access_app, reference, ingest, CaseQueries(ledger),
             AccessService(access_app, reference, clock), sealer, clock, views, runner,

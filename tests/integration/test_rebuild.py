@@ -110,3 +110,26 @@ def test_a_rebuild_while_ingest_goes_on_ends_consistent(esup, clock):
     assert dump(esup) == during
     with esup.views.transaction() as cur:
         assert cur.execute("SELECT COUNT(*) FROM case_board").fetchone()[0] == 400
+
+
+def test_a_rebuild_in_two_processes_gives_the_views_one_process_gives(esup, clock):
+    """Each view replays the whole log in order whichever process runs it: two workers (a
+    forked one taking a share of the views) end with the very rows of one."""
+    run_demo(esup, clock, 300)
+    esup.runner.rebuild()
+    alone = dump(esup)
+    assert alone["case_board"] and alone["anomalies"] and alone["warning_cases"] is not None
+    esup.runner.rebuild(workers=2)
+    assert dump(esup) == alone
+    head = esup.runner.head()
+    assert all(esup.runner.position(n) == head for n in esup.runner.views)
+
+
+def test_the_views_are_split_into_shares_of_about_equal_cost():
+    from projections.runner import split_by_cost
+
+    names = ["case_board", "anomalies", "performance", "warning_thresholds", "warning_board", "other"]
+    shares = split_by_cost(names, 2)
+    assert sorted(n for s in shares for n in s) == sorted(names) and len(shares) == 2
+    assert {"anomalies", "warning_thresholds"} not in [set(s) & {"anomalies", "warning_thresholds"} for s in shares]
+    assert split_by_cost(["case_board"], 4) == [["case_board"]]
