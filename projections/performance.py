@@ -189,8 +189,20 @@ class PerformanceView(View):
         row["early"] = int(bool(d.get("on_time")) and prom_v > 0 and used_p < prom_v)
 
 
+_TERMS: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+
+
 def _terms(terms: dict[str, Any]) -> tuple[Any, ...]:
-    v = ItemVersion.from_dict(terms)
-    speed = v.speed_up
-    return (v.version, int(v.on_the_spot), v.legal_limit.value, v.legal_limit.unit.value, v.promised_limit.value,
-            v.promised_limit.unit.value, float(speed) if speed is not None else None)
+    """The catalogue terms' columns; an item version's terms never change, so each is worked
+    out once (keyed by what the columns depend on)."""
+    legal, promised = terms["legal_limit"], terms["promised_limit"]
+    key = (terms.get("version", 1), terms["on_the_spot"], legal["value"], legal["unit"], promised["value"], promised["unit"])
+    found = _TERMS.get(key)
+    if found is None:
+        v = ItemVersion.from_dict(terms)
+        speed = v.speed_up
+        found = (v.version, int(v.on_the_spot), v.legal_limit.value, v.legal_limit.unit.value, v.promised_limit.value,
+                 v.promised_limit.unit.value, float(speed) if speed is not None else None)
+        if len(_TERMS) < 100_000:
+            _TERMS[key] = found
+    return found
