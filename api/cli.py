@@ -244,29 +244,27 @@ def cmd_verify(args: argparse.Namespace) -> int:
     """Rebuild every case from its events and verify its hash chain."""
     from tqdm import tqdm
 
+    from infra.logs import notifications_after
+
     esup = _open(args)
     seen, broken = set(), []
     head = esup.ledger.recorder.max_notification_id() or 0
-    start = 0
     with tqdm(total=head, unit="event", desc="verifying", disable=args.quiet) as bar:
-        while True:
-            batch = esup.ledger.recorder.select_notifications(start=start, limit=2000, topics=["esup.case:Case.Submitted"], inclusive_of_start=False)
-            if not batch:
-                break
-            for n in batch:
-                if n.originator_id in seen:
-                    continue
-                seen.add(n.originator_id)
-                try:
-                    case_no = esup.ledger.mapper.to_domain_event(n).case_no  # type: ignore[attr-defined]
-                except Exception:  # the first row itself is damaged
-                    broken.append((str(n.originator_id), 1))
-                    continue
-                verdict = esup.cases.verify(case_no)  # a missing or unreadable row breaks the chain there
-                if not verdict["verified"]:
-                    broken.append((case_no, verdict["first_bad_version"]))
-            bar.update(batch[-1].id - start)
-            start = batch[-1].id
+        last = 0
+        for n in notifications_after(esup.ledger.recorder, 0, ["esup.case:Case.Submitted"], page=2000):
+            bar.update(n.id - last)
+            last = n.id
+            if n.originator_id in seen:
+                continue
+            seen.add(n.originator_id)
+            try:
+                case_no = esup.ledger.mapper.to_domain_event(n).case_no  # type: ignore[attr-defined]
+            except Exception:  # the first row itself is damaged
+                broken.append((str(n.originator_id), 1))
+                continue
+            verdict = esup.cases.verify(case_no)  # a missing or unreadable row breaks the chain there
+            if not verdict["verified"]:
+                broken.append((case_no, verdict["first_bad_version"]))
     print(f"{len(seen)} cases verified, {len(broken)} broken chains")
     for case_no, v in broken[:20]:
         print(f"  {case_no}: first bad event v{v}")

@@ -4,6 +4,17 @@ Each view has its own tracking position, stored in the view store and committed 
 transaction as the rows the batch changed: a crash anywhere leaves rows and position agreeing,
 and the next run resumes after the position ("greater than", since ids may have gaps).
 
+Why not the library's ``Projection`` / ``ProjectionRunner`` / ``TrackingRecorder``
+(eventsourcing 9.5): there a projection handles one event at a time (``process_event(event,
+tracking)``), each in its own call to its tracking recorder, and one runner follows one
+projection with its own subscription. Here a batch of the log is one transaction across a
+view's tables and its position (begin / apply / flush: the batch's rows read in one query per
+table and written with ``executemany``); a rebuild replays several views in one pass, decoding
+each event once, in a shadow store switched in atomically; a view that cannot apply an event
+stops alone with the fault recorded; and two processes following the same view never apply
+the same batch twice (the position row is locked). The library's subscription is still what
+wakes us on PostgreSQL.
+
 Following: on SQLite the log is polled. On PostgreSQL the library's LISTEN/NOTIFY subscription
 wakes the runner as soon as something is saved, and a timer re-polls anyway, because a LISTEN
 connection can die silently (eventsourcing issue #305).

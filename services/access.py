@@ -13,7 +13,7 @@ from domain.clock import Clock
 from domain.errors import DomainError, InvalidInput, NotFound
 from domain.organisation import UnitKind
 from services.apps import Access
-from services.logs import notifications_after
+from infra.logs import notifications_after
 from services.ingest import Principal
 from services.reference import ReferenceService
 

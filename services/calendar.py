@@ -21,7 +21,7 @@ from domain.case import Case, case_id
 from domain.clock import Clock
 from domain.ingest import ProvisionalMark
 from services.apps import Ledger
-from services.logs import notifications_after
+from infra.logs import notifications_after
 from services.reference import ReferenceService
 
 # From this day of a year on, next year's schedule is expected (the State Council's notice

@@ -9,41 +9,35 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Callable
 
-from domain.case import Case
+from domain.case import STEP_TOPICS, Case
+from infra.logs import notifications_after
 from services.apps import Ledger
 
 
 def headline(ledger: Ledger, progress: Callable[[int], None] | None = None, satisfied_scores: tuple[int, ...] = (1, 2, 3)) -> dict[str, Any]:
     cases: dict[Any, dict[str, Any]] = {}
-    start, events = 0, 0
-    while True:
-        batch = ledger.recorder.select_notifications(start=start, limit=2000, inclusive_of_start=False)
-        if not batch:
-            break
-        for n in batch:
-            if not n.topic.startswith("esup.case:"):
-                continue
-            e: Case.Event = ledger.mapper.to_domain_event(n)  # type: ignore[assignment]
-            events += 1
-            step = e.STEP.value
-            if step == "submitted":
-                terms = e.derived["terms"]
-                legal, promised = terms["legal_limit"], terms["promised_limit"]
-                cases[e.originator_id] = {"on_the_spot": terms["on_the_spot"], "legal": legal, "promised": promised}
-                continue
-            c = cases.get(e.originator_id)
-            if c is None:
-                continue
-            if step == "accepted":
-                c["accepted"] = e.occurred_at
-            elif step == "concluded":
-                c["concluded"] = e.occurred_at
-                c["on_time"] = e.derived.get("on_time")
-            elif step == "rated":
-                c["score"] = e.data["score"]
-        start = batch[-1].id
+    events = 0
+    for n in notifications_after(ledger.recorder, 0, STEP_TOPICS, page=2000):
+        e: Case.Event = ledger.mapper.to_domain_event(n)  # type: ignore[assignment]
+        events += 1
         if progress:
-            progress(len(batch))
+            progress(1)
+        step = e.STEP.value
+        if step == "submitted":
+            terms = e.derived["terms"]
+            legal, promised = terms["legal_limit"], terms["promised_limit"]
+            cases[e.originator_id] = {"on_the_spot": terms["on_the_spot"], "legal": legal, "promised": promised}
+            continue
+        c = cases.get(e.originator_id)
+        if c is None:
+            continue
+        if step == "accepted":
+            c["accepted"] = e.occurred_at
+        elif step == "concluded":
+            c["concluded"] = e.occurred_at
+            c["on_time"] = e.derived.get("on_time")
+        elif step == "rated":
+            c["score"] = e.data["score"]
     concluded = [c for c in cases.values() if "concluded" in c]
     spot = [c for c in concluded if c["on_the_spot"]]
     same_day = [c for c in spot if "accepted" in c and c["concluded"].date() == c["accepted"].date()]

@@ -25,7 +25,7 @@ from domain.steps import Step, StepReport
 from infra.pii import Sealer
 from infra.refusal_store import RefusalStore
 from services.apps import Ledger
-from services.logs import notifications_after
+from infra.logs import notifications_after
 from services.reference import ReferenceService
 
 

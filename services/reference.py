@@ -20,7 +20,7 @@ from domain.organisation import OrgUnit, UnitKind, parse_unit, unit_id
 from domain.schedule import PublishedYear, schedule_id
 from infra.calendar_source import schedules_from_chinesecalendar
 from services.apps import Reference
-from services.logs import notifications_after
+from infra.logs import notifications_after
 
 
 class ReferenceService:

@@ -42,6 +42,7 @@ from eventsourcing.persistence import IntegrityError
 from domain.clock import Clock
 from domain.steps import STEP_ZH, Step
 from domain.warning import CaseWarning
+from infra.logs import notifications_after
 from infra.recorders import CaseMoved
 from projections.runner import ProjectionRunner
 from projections.store import ViewStore
@@ -184,15 +185,7 @@ class WarningScheduler:
     def _moved_since(self, position: int) -> set[str]:
         """Cases with a step stored after the thresholds view's position (usually none): their
         rows may be stale until the projection processes those steps."""
-        moved: set[str] = set()
-        start = position
-        while True:
-            batch = self.ledger.recorder.select_notifications(start=start, limit=1000, topics=CASE_TOPICS,
-                                                              inclusive_of_start=False)
-            moved.update(str(n.originator_id) for n in batch)
-            if len(batch) < 1000:
-                return moved
-            start = batch[-1].id
+        return {str(n.originator_id) for n in notifications_after(self.ledger.recorder, position, CASE_TOPICS)}
 
     def _last_version(self, case_id: str) -> int | None:
         stored = self.ledger.recorder.select_events(UUID(case_id), desc=True, limit=1)

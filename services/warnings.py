@@ -31,7 +31,7 @@ from projections.runner import ProjectionRunner
 from projections.store import ViewStore
 from projections.warnings import BOARD_VIEW, THRESHOLDS_VIEW, WarningThresholds, board, board_by_occurred
 from services.ingest import Forbidden, Principal
-from services.logs import notifications_after
+from infra.logs import notifications_after
 from services.reference import ReferenceService
 from services.warning_scheduler import WarningScheduler
 
