@@ -113,3 +113,74 @@ class CaseBoard(View):
         elif step is CaseAct.DEADLINES_SETTLED and d.get("on_time") is not None:
             row["on_time"] = int(d["on_time"])
         self.rows.touch(case_id)
+
+
+# -- reading the board (the monitor's summaries) --------------------------------------------------
+
+
+def numbers_and_items(cur: Cursor, case_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """case id -> its case number and item code."""
+    out: dict[str, dict[str, Any]] = {}
+    ids = list(case_ids)
+    for i in range(0, len(ids), 200):
+        chunk = ids[i:i + 200]
+        for cid, no, item in cur.execute(
+                f"SELECT case_id, case_no, item_code FROM case_board WHERE case_id IN ({', '.join('?' * len(chunk))})",
+                chunk).fetchall():
+            out[cid] = {"item_code": item, "case_no": no}
+    return out
+
+
+def _bucket(pg: bool, column: str, width: int) -> str:
+    """Whole ``width``-second periods from a start bound (a ``?`` parameter) to ``column``."""
+    if pg:
+        return f"CAST(FLOOR(({column} - ?) / {width}) AS BIGINT)"
+    return f"CAST(({column} - ?) / {width} AS INTEGER)"  # non-negative here: truncation is floor
+
+
+def day_summary(cur: Cursor, *, pg: bool, first: float, lo: float, hi: float, now: float,
+                departments: frozenset[str] | None, days: int) -> dict[str, Any]:
+    """The counts the live monitor shows, grouped by department and by day from ``first`` (or
+    by hour from ``lo``) up to ``hi``: received, closed (by status and on time), accepted, the
+    day's hourly flow in and out, and the open cases now (overdue, past the legal limit,
+    suspended). Instants are epoch seconds."""
+    where, params = "", ()
+    if departments is not None:
+        departments = departments or frozenset({"\x00"})  # no departments: match nothing
+        where = f" AND department IN ({', '.join('?' * len(departments))})"
+        params = tuple(sorted(departments))
+    day_of, hour_of = _bucket(pg, "submitted_at", 86400), _bucket(pg, "submitted_at", 3600)
+    closed_day, closed_hour = _bucket(pg, "closed_at", 86400), _bucket(pg, "closed_at", 3600)
+    out: dict[str, Any] = {
+        "received": cur.execute(
+            f"SELECT department, {day_of} AS d, COUNT(*) FROM case_board"
+            f" WHERE submitted_at >= ? AND submitted_at < ?{where} GROUP BY department, d",
+            (first, first, hi, *params)).fetchall(),
+        "closed": cur.execute(
+            f"SELECT department, {closed_day} AS d, status, on_time, COUNT(*) FROM case_board"
+            f" WHERE closed_at >= ? AND closed_at < ?{where} GROUP BY department, d, status, on_time",
+            (first, first, hi, *params)).fetchall(),
+        "accepted": cur.execute(
+            f"SELECT department, {_bucket(pg, 'accepted_at', 86400)} AS d, COUNT(*) FROM case_board"
+            f" WHERE accepted_at >= ? AND accepted_at < ?{where} GROUP BY department, d",
+            (first, first, hi, *params)).fetchall(),
+        "hourly_in": cur.execute(
+            f"SELECT {hour_of} AS h, COUNT(*) FROM case_board WHERE submitted_at >= ? AND submitted_at < ?{where}"
+            " GROUP BY h", (lo, lo, hi, *params)).fetchall(),
+        "hourly_out": cur.execute(
+            f"SELECT {closed_hour} AS h, COUNT(*) FROM case_board WHERE closed_at >= ? AND closed_at < ?"
+            f" AND status = 'concluded'{where} GROUP BY h", (lo, lo, hi, *params)).fetchall(),
+        "open": cur.execute(
+            "SELECT department, COUNT(*), SUM(CASE WHEN suspended = 0 AND promised_due_at < ? THEN 1 ELSE 0 END),"
+            " SUM(CASE WHEN suspended = 0 AND legal_due_at < ? THEN 1 ELSE 0 END), SUM(suspended)"
+            f" FROM case_board WHERE closed_at IS NULL{where} GROUP BY department", (now, now, *params)).fetchall(),
+    }
+    row = cur.execute("SELECT position FROM view_tracking WHERE view = 'case_board'").fetchone()
+    out["position"] = row
+    out["latest"] = None
+    if not any(int(d) == days - 1 for _, d, _ in out["received"]):
+        # Nothing received that day (e.g. the 2008 demo seen in 2026): say where the data ends.
+        row = cur.execute(f"SELECT MAX(submitted_at) FROM case_board WHERE 1=1{where}", params).fetchone()
+        if row and row[0] is not None:
+            out["latest"] = float(row[0])
+    return out

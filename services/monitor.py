@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
+from projections import case_board
 from domain.case import STEP_TOPICS as CASE_STEP_TOPICS
 from domain.errors import InvalidInput
 from domain.warning import WARNING_TOPICS
@@ -53,8 +54,7 @@ def reading(store: Any):
 def view_position(store: Any, view: str) -> int:
     """How far a view has processed the log (``ViewStore.position`` without the writer lock)."""
     with reading(store) as cur:
-        row = cur.execute("SELECT position FROM view_tracking WHERE view = ?", (view,)).fetchone()
-    return int(row[0]) if row else 0
+        return store.position(view, cur)
 
 
 @dataclass(frozen=True)
@@ -232,12 +232,7 @@ class MonitorFeed:
         missing = sorted({str(e.originator_id) for e in steps} - set(known))
         if missing:
             with reading(self.views) as cur:
-                for chunk in _chunks(missing, 200):
-                    marks = ", ".join("?" * len(chunk))
-                    for cid, no, item in cur.execute(
-                        f"SELECT case_id, case_no, item_code FROM case_board WHERE case_id IN ({marks})", chunk
-                    ).fetchall():
-                        known[cid] = {"item_code": item, "case_no": no}
+                known.update(case_board.numbers_and_items(cur, missing))
         for e in steps:  # the board has not seen the case yet: ask the case's first event
             cid = str(e.originator_id)
             if cid not in known:
@@ -328,12 +323,6 @@ class Summary:
     def _midnight(self, day: date) -> float:
         return datetime.combine(day, time(0), tzinfo=self.tz).timestamp()
 
-    def _bucket(self, column: str, width: int) -> str:
-        """Whole ``width``-second periods from a start bound (a ``?`` parameter) to ``column``."""
-        if getattr(self.views, "kind", "sqlite") == "postgres":
-            return f"CAST(FLOOR(({column} - ?) / {width}) AS BIGINT)"
-        return f"CAST(({column} - ?) / {width} AS INTEGER)"  # non-negative here: truncation is floor
-
     def compute(self, day: date | None, departments: frozenset[str] | None, days: int = 30) -> dict[str, Any]:
         now = self.clock.now()
         today = now.astimezone(self.tz).date()
@@ -341,44 +330,13 @@ class Summary:
         lo, hi = self._midnight(day), self._midnight(day + timedelta(days=1))
         first_day = day - timedelta(days=days - 1)
         first = self._midnight(first_day)
-        where, params = "", ()
-        if departments is not None:
-            departments = departments or frozenset({"\x00"})  # no departments: match nothing
-            where = f" AND department IN ({', '.join('?' * len(departments))})"
-            params = tuple(sorted(departments))
-        ts = now.timestamp()
-        day_of, hour_of = self._bucket("submitted_at", 86400), self._bucket("submitted_at", 3600)
-        closed_day, closed_hour = self._bucket("closed_at", 86400), self._bucket("closed_at", 3600)
         with reading(self.views) as cur:
-            received = cur.execute(
-                f"SELECT department, {day_of} AS d, COUNT(*) FROM case_board"
-                f" WHERE submitted_at >= ? AND submitted_at < ?{where} GROUP BY department, d",
-                (first, first, hi, *params)).fetchall()
-            closed = cur.execute(
-                f"SELECT department, {closed_day} AS d, status, on_time, COUNT(*) FROM case_board"
-                f" WHERE closed_at >= ? AND closed_at < ?{where} GROUP BY department, d, status, on_time",
-                (first, first, hi, *params)).fetchall()
-            accepted = cur.execute(
-                f"SELECT department, {self._bucket('accepted_at', 86400)} AS d, COUNT(*) FROM case_board"
-                f" WHERE accepted_at >= ? AND accepted_at < ?{where} GROUP BY department, d",
-                (first, first, hi, *params)).fetchall()
-            hourly_in = cur.execute(
-                f"SELECT {hour_of} AS h, COUNT(*) FROM case_board WHERE submitted_at >= ? AND submitted_at < ?{where}"
-                " GROUP BY h", (lo, lo, hi, *params)).fetchall()
-            hourly_out = cur.execute(
-                f"SELECT {closed_hour} AS h, COUNT(*) FROM case_board WHERE closed_at >= ? AND closed_at < ?"
-                f" AND status = 'concluded'{where} GROUP BY h", (lo, lo, hi, *params)).fetchall()
-            open_rows = cur.execute(
-                "SELECT department, COUNT(*), SUM(CASE WHEN suspended = 0 AND promised_due_at < ? THEN 1 ELSE 0 END),"
-                " SUM(CASE WHEN suspended = 0 AND legal_due_at < ? THEN 1 ELSE 0 END), SUM(suspended)"
-                f" FROM case_board WHERE closed_at IS NULL{where} GROUP BY department", (ts, ts, *params)).fetchall()
-            position = cur.execute("SELECT position FROM view_tracking WHERE view = 'case_board'").fetchone()
-            latest = None
-            if not any(int(d) == days - 1 for _, d, _ in received):
-                # Nothing received that day (e.g. the 2008 demo seen in 2026): say where the data ends.
-                row = cur.execute(f"SELECT MAX(submitted_at) FROM case_board WHERE 1=1{where}", params).fetchone()
-                if row and row[0] is not None:
-                    latest = datetime.fromtimestamp(row[0], self.tz).date().isoformat()
+            rows = case_board.day_summary(cur, pg=getattr(self.views, "kind", "sqlite") == "postgres", first=first,
+                                          lo=lo, hi=hi, now=now.timestamp(), departments=departments, days=days)
+        received, closed, accepted = rows["received"], rows["closed"], rows["accepted"]
+        hourly_in, hourly_out, open_rows, position = rows["hourly_in"], rows["hourly_out"], rows["open"], rows["position"]
+        latest = (datetime.fromtimestamp(rows["latest"], self.tz).date().isoformat()
+                  if rows["latest"] is not None else None)
 
         last = days - 1
         totals = _blank()
