@@ -333,6 +333,17 @@ class AnomalyView(View):
         return n
 
 
+def query(cur: Cursor, clause: str, params: Sequence[Any], columns: Sequence[str], limit: int,
+          offset: int) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """Counts by type and a page of rows (``columns``) of the anomalies matching ``clause``,
+    ordered by when they occurred."""
+    counts = dict(cur.execute(f"SELECT type, COUNT(*) FROM anomalies WHERE {clause} GROUP BY type", params).fetchall())
+    rows = cur.execute(
+        f"SELECT {', '.join(columns)} FROM anomalies WHERE {clause} ORDER BY occurred_at, case_no, rule LIMIT ? OFFSET ?",
+        [*params, limit, offset]).fetchall()
+    return counts, [dict(zip(columns, r)) for r in rows]
+
+
 def _merge(old: list[dict[str, Any]], new: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     seen = {(e.get("version"), e.get("role"), e.get("detail")) for e in old}
     out = list(old)

@@ -189,6 +189,11 @@ class PerformanceView(View):
         row["early"] = int(bool(d.get("on_time")) and prom_v > 0 and used_p < prom_v)
 
 
+def sums(cur: Cursor, select: str, where: str, params: Sequence[Any], keys: Sequence[str]) -> list[Any]:
+    """Sums over the fact rows (``select``: the group keys, then the sums) grouped by ``keys``."""
+    return cur.execute(f"SELECT {select} FROM perf_cases WHERE {where} GROUP BY {', '.join(keys)}", params).fetchall()
+
+
 _TERMS: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
 

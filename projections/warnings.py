@@ -362,6 +362,40 @@ class WarningThresholds(View):
         return len(thresholds)
 
 
+# -- what the scheduler reads (the pending thresholds, by instant) -------------------------------------
+
+DUE_COLUMNS = ("case_id", "rule", "level", "due_at", "case_version", "case_no", "department", "item_code",
+               "promised_due_at", "legal_due_at", "basis", "generation")
+
+
+def next_due(cur: Cursor) -> int | None:
+    """The earliest pending threshold instant (µs; the index's first entry)."""
+    row = cur.execute("SELECT MIN(due_at) FROM warning_thresholds").fetchone()
+    return int(row[0]) if row and row[0] is not None else None
+
+
+def due(cur: Cursor, now: int, limit: int = 100, after: tuple[int, str, str] | None = None) -> list[dict[str, Any]]:
+    """Thresholds at or before ``now`` (µs), earliest first (keyset-paged after ``after``)."""
+    sql = f"SELECT {', '.join(DUE_COLUMNS)} FROM warning_thresholds WHERE due_at <= ?"
+    params: list[Any] = [now]
+    if after is not None:
+        sql += " AND due_at >= ? AND (due_at > ? OR case_id > ? OR (case_id = ? AND rule > ?))"
+        params += [after[0], after[0], after[1], after[1], after[2]]
+        # (the OR above is only reached with due_at = after[0], given due_at >= after[0])
+    sql += " ORDER BY due_at, case_id, rule LIMIT ?"
+    params.append(limit)
+    return [dict(zip(DUE_COLUMNS, r)) for r in cur.execute(sql, params).fetchall()]
+
+
+def forget(store: Any, cur: Cursor, rows: Sequence[dict[str, Any]]) -> None:
+    """Drop thresholds the scheduler handled (unless replanned meanwhile: the version guards
+    that). The view's position is held, so no batch of the view interleaves (it rewrites a
+    case's thresholds whole)."""
+    store.lock_position(cur, THRESHOLDS_VIEW)
+    cur.executemany("DELETE FROM warning_thresholds WHERE case_id = ? AND rule = ? AND case_version = ?",
+                    [(r["case_id"], r["rule"], r["case_version"]) for r in rows])
+
+
 # Steps that stop a case's clock: a card whose threshold is not before such a step (by business
 # time) was never earned, whenever the step was keyed in.
 CLOCK_STOPS = (Step.CONCLUDED, Step.REFUSED, Step.WITHDRAWN, Step.SUSPENDED)

@@ -11,6 +11,7 @@ import orjson
 from domain.calendar import CHINA_TZ
 from domain.errors import InvalidInput
 from domain.steps import parse_instant
+from projections import anomalies as anomaly_view
 from projections.anomalies import RULES, TYPES, AnomalyView, iso, rule_for
 
 LABEL_TO_TYPE = {label: code for code, label in TYPES.items()} | {"风险": "risk"}
@@ -74,15 +75,10 @@ def list_anomalies(esup: Any, f: AnomalyFilter) -> dict[str, Any]:
         where.append("occurred_at <= ?")
         params.append(f.occurred_to)
     clause = " AND ".join(where)
-    with esup.views.transaction() as cur:
-        counts = dict(cur.execute(f"SELECT type, COUNT(*) FROM anomalies WHERE {clause} GROUP BY type", params).fetchall())
-        rows = cur.execute(
-            f"SELECT {', '.join(COLUMNS)} FROM anomalies WHERE {clause} ORDER BY occurred_at, case_no, rule LIMIT ? OFFSET ?",
-            [*params, f.limit, f.offset],
-        ).fetchall()
+    with esup.views.read() as cur:
+        counts, rows = anomaly_view.query(cur, clause, params, COLUMNS, f.limit, f.offset)
     out = []
-    for row in rows:
-        r = dict(zip(COLUMNS, row))
+    for r in rows:
         rule = rule_for(r["rule"])
         out.append({
             "case_no": r["case_no"], "type": r["type"], "type_label": TYPES.get(r["type"], r["type"]),

@@ -38,6 +38,7 @@ from domain.calendar import CHINA_TZ
 from domain.errors import InvalidInput
 from domain.organisation import UnitKind
 from domain.steps import parse_instant
+from projections import performance
 
 GROUPS = ("center", "hall", "department", "window", "staff", "item", "day")
 ALL_DAYS = ("0001-01-01", "9999-12-31")
@@ -150,7 +151,7 @@ class Metrics:
     def _sums(self, q: MetricsQuery) -> dict[tuple[Any, ...], dict[str, float]]:
         lo, hi = q.day_from or ALL_DAYS[0], q.day_to or ALL_DAYS[1]
         out: dict[tuple[Any, ...], dict[str, float]] = {}
-        with self.esup.views.transaction() as cur:
+        with self.esup.views.read() as cur:
             for day_col, sums in ROLES.values():
                 keys = (day_col,) if q.group_by == "day" else GROUP_COLUMNS[q.group_by]
                 where = f"{day_col} >= ? AND {day_col} <= ?"
@@ -161,9 +162,7 @@ class Metrics:
                     where += f" AND department IN ({', '.join('?' for _ in q.departments)})"
                     params += sorted(q.departments)
                 select = ", ".join([*keys, *(f"{sql} AS {name}" for name, sql in sums.items())])
-                rows = cur.execute(
-                    f"SELECT {select} FROM perf_cases WHERE {where} GROUP BY {', '.join(keys)}", params
-                ).fetchall()
+                rows = performance.sums(cur, select, where, params, keys)
                 for row in rows:
                     key = tuple(row[: len(keys)])
                     acc = out.setdefault(key, {})

@@ -46,14 +46,13 @@ from infra.logs import notifications_after
 from infra.recorders import CaseMoved
 from projections.runner import ProjectionRunner
 from projections.store import ViewStore
+from projections import warnings as thresholds
 from projections.warnings import BOARD_VIEW, CASE_TOPICS, THRESHOLDS_VIEW, from_us, pending_withdrawals, us
 
 log = logging.getLogger("esup.warnings")
 
 
 
-_DUE_COLUMNS = ("case_id", "rule", "level", "due_at", "case_version", "case_no", "department", "item_code",
-                "promised_due_at", "legal_due_at", "basis", "generation")
 
 WITHDRAWAL_REASON = "补录的{step}（业务时间 {occurred}）早于预警阈值（{threshold}）：该预警从未达到，自动撤销"
 
@@ -80,23 +79,14 @@ class WarningScheduler:
 
     def next_due(self) -> datetime | None:
         """The earliest pending threshold instant (the index's first entry)."""
-        with self.store.transaction() as cur:
-            row = cur.execute("SELECT MIN(due_at) FROM warning_thresholds").fetchone()
-        return from_us(row[0]) if row and row[0] is not None else None
+        with self.store.read() as cur:
+            first = thresholds.next_due(cur)
+        return from_us(first) if first is not None else None
 
     def due(self, now: datetime, limit: int = 100, after: tuple[int, str, str] | None = None) -> list[dict[str, Any]]:
         """Thresholds at or before ``now``, earliest first (keyset-paged after ``after``)."""
-        sql = f"SELECT {', '.join(_DUE_COLUMNS)} FROM warning_thresholds WHERE due_at <= ?"
-        params: list[Any] = [us(now)]
-        if after is not None:
-            sql += " AND due_at >= ? AND (due_at > ? OR case_id > ? OR (case_id = ? AND rule > ?))"
-            params += [after[0], after[0], after[1], after[1], after[2]]
-            # (the OR above is only reached with due_at = after[0], given due_at >= after[0])
-        sql += " ORDER BY due_at, case_id, rule LIMIT ?"
-        params.append(limit)
-        with self.store.transaction() as cur:
-            rows = cur.execute(sql, params).fetchall()
-        return [dict(zip(_DUE_COLUMNS, r)) for r in rows]
+        with self.store.read() as cur:
+            return thresholds.due(cur, us(now), limit, after)
 
     # -- issuing ----------------------------------------------------------------------------------
 
@@ -223,10 +213,7 @@ class WarningScheduler:
         if not rows:
             return
         with self.store.transaction() as cur:
-            cur.executemany(
-                "DELETE FROM warning_thresholds WHERE case_id = ? AND rule = ? AND case_version = ?",
-                [(r["case_id"], r["rule"], r["case_version"]) for r in rows],
-            )
+            thresholds.forget(self.store, cur, rows)
 
     # -- serving ------------------------------------------------------------------------------------
 
