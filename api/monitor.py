@@ -105,7 +105,7 @@ def install(app: FastAPI, esup: Any, deps: Any) -> None:
     summary = Summary(esup.views, esup.reference.calendar().tz, esup.clock, department_names)
 
     def allowed(p: Principal) -> frozenset[str] | None:
-        return frozenset(p.departments) if p.role is Role.DEPARTMENT else None
+        return p.scope()
 
     def stream_principal(request: Request, key: str | None = None) -> Principal:
         if key and not request.headers.get("authorization"):

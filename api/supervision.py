@@ -13,24 +13,17 @@ from typing import Any
 from fastapi import Depends, FastAPI, Query
 from fastapi.responses import Response
 
-from domain.access import Role
+from domain.access import Principal
 from domain.errors import InvalidInput
 from projections.anomalies import AnomalyView
 from services.anomalies import AnomalyFilter, list_anomalies, parse_bound, parse_type, rules
-from services.ingest import Forbidden, Principal
 from services.metrics import COLUMNS, GROUPS, Metrics, MetricsQuery, default_satisfied, parse_day, parse_scores
 
 STATUSES = ("open", "cleared")
 
 
 def _departments(p: Principal, requested: str | None) -> frozenset[str] | None:
-    if p.role is Role.DEPARTMENT:
-        if requested is not None:
-            if requested not in p.departments:
-                raise Forbidden(f"this key may not read department {requested}", code="forbidden_department")
-            return frozenset({requested})
-        return frozenset(p.departments)
-    return frozenset({requested}) if requested is not None else None
+    return p.scope(requested)
 
 
 def install(app: FastAPI, esup: Any, deps: Any) -> None:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import datetime
+from typing import Any
 from enum import Enum
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
 from domain.catalogue import NAMESPACE
-from domain.errors import InvalidInput
+from dataclasses import dataclass
+
+from domain.errors import DomainError, InvalidInput
 
 
 class Role(str, Enum):
@@ -20,6 +23,51 @@ class Role(str, Enum):
     PROVINCE = "province"  # 省级电子监察系统: reads everything, personal data masked
     ADMIN = "admin"  # catalogue, calendar, organisation, keys
 
+
+class Forbidden(DomainError):
+    code = "forbidden"
+    status = 403
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a key's role and, for departments, the departments it is bound to. The
+    department scope rule lives here, once: a department key reads and reports only for its own
+    departments; the other roles read every department."""
+
+    role: Role
+    departments: frozenset[str] = frozenset()
+    key: str = "system"
+
+    def may_report_for(self, department: str) -> bool:
+        if self.role is Role.ADMIN:
+            return True
+        return self.role is Role.DEPARTMENT and department in self.departments
+
+    def may_read(self, department: str) -> bool:
+        return self.role is not Role.DEPARTMENT or department in self.departments
+
+    def scope(self, requested: str | None = None) -> frozenset[str] | None:
+        """The departments a read covers (None: all). A department key asking for another
+        department is refused (403 ``forbidden_department``)."""
+        if self.role is Role.DEPARTMENT:
+            if requested is not None:
+                if requested not in self.departments:
+                    raise Forbidden(f"this key may not read department {requested}", code="forbidden_department")
+                return frozenset({requested})
+            return frozenset(self.departments)
+        return frozenset({requested}) if requested is not None else None
+
+    def only_readable(self, by_department: dict[str, Any]) -> dict[str, Any]:
+        """A mapping keyed by department, less what this key may not read."""
+        return {k: v for k, v in by_department.items() if self.may_read(k)}
+
+    @property
+    def sees_personal_data(self) -> bool:
+        return self.role is Role.OFFICER
+
+
+SYSTEM = Principal(Role.ADMIN)
 
 KEY_PREFIX = "esup"
 

@@ -117,6 +117,7 @@ class ProjectionRunner:
         # Fresh views (bound like these) for a rebuild's shadow store; default: the same classes.
         self.factory = factory or (lambda _store: [type(v)() for v in views])
         self._generations: dict[str, int] = {}
+        self._topics: dict[str, frozenset[str]] = {}
         self._committed: dict[str, int] = {}  # view -> the position this process last committed
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -201,7 +202,9 @@ class ProjectionRunner:
         already decoded for another view of the same batch (a notification is decoded once).
         ``diagnose``: write after each event, so a failing write names its event too."""
         skipped = self.skips_from.skips(name, cur if self.skips_from is self.store else None)
-        topics = view.topics
+        topics = self._topics.get(name)
+        if topics is None:
+            topics = self._topics[name] = frozenset(view.topics)
         items: list[tuple[Notification, Any]] = []
         for n in notifications:
             if topics and n.topic not in topics or n.id in skipped:

@@ -14,7 +14,7 @@ from typing import Any
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
-from domain.access import Role
+from domain.access import SYSTEM, Forbidden, Principal, Role  # noqa: F401  (re-exported: who is calling)
 from domain.canonical import _normalise, canonical_bytes
 from domain.case import Case, CaseRefused, IngestPolicy, case_id, idempotency_key
 from domain.clock import Clock
@@ -27,35 +27,6 @@ from infra.refusal_store import RefusalStore
 from services.apps import Ledger
 from infra.logs import notifications_after
 from services.reference import ReferenceService
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: a key's role and, for departments, the departments it is bound to."""
-
-    role: Role
-    departments: frozenset[str] = frozenset()
-    key: str = "system"
-
-    def may_report_for(self, department: str) -> bool:
-        if self.role is Role.ADMIN:
-            return True
-        return self.role is Role.DEPARTMENT and department in self.departments
-
-    def may_read(self, department: str) -> bool:
-        return self.role is not Role.DEPARTMENT or department in self.departments
-
-    @property
-    def sees_personal_data(self) -> bool:
-        return self.role is Role.OFFICER
-
-
-SYSTEM = Principal(Role.ADMIN)
-
-
-class Forbidden(DomainError):
-    code = "forbidden"
-    status = 403
 
 
 @dataclass
