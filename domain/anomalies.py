@@ -264,8 +264,7 @@ def working_days_deadline(cal: WorkingCalendar, start: datetime, days: int) -> t
 
 def started(event: Any) -> CaseState:
     """The state of a case its ``submitted`` event opens."""
-    return CaseState(event.case_no, event.actor["department"], event.actor.get("window"), event.data.get("item_code"),
-                     bool(event.derived["terms"]["on_the_spot"]))
+    return CaseState(event.case_no, event.department, event.window, event.item_code, bool(event.terms["on_the_spot"]))
 
 
 # -- the rules -------------------------------------------------------------------------------------
@@ -297,7 +296,7 @@ class CaseRules:
         self.bulk()
         if st.last is None or self.at > st.last[0]:
             st.last = (self.at, self.ev)
-        if step in DECIDING and not e.actor.get("staff"):
+        if step in DECIDING and not e.staff:
             self.anomaly("missing_actor", f"{step.value} names no staff member (经办人)", [self.ev])
         self.overdue_timers()
         handler = getattr(self, f"on_{step.value}", None)
@@ -405,16 +404,15 @@ class CaseRules:
         e, st = self.event, self.st
         st.accepted = True
         self.settle("acceptance_overdue")
-        terms = e.derived.get("terms")
-        if terms is not None:
-            st.spot = bool(terms["on_the_spot"])
+        if e.terms is not None:
+            st.spot = bool(e.terms["on_the_spot"])
         if st.spot:
             local = e.occurred_at.astimezone(self._calendar().tz)
             end = datetime.combine(local.date() + timedelta(days=1), clock_time.min, tzinfo=local.tzinfo)
             self.arm("on_the_spot_overdue", to_us(end),
                      f"on-the-spot item (即办件) not concluded on the day it was accepted ({local.date()})",
                      [{**self.ev, "role": "accepted"}])
-        legal = e.derived.get("legal_due_at")
+        legal = e.legal_due_at
         if legal is not None:
             self.arm("legal_limit_exceeded", to_us(legal), f"the legal time limit (法定时限) passed: due {legal.isoformat()}",
                      [{**self.ev, "role": "accepted"}])
@@ -441,7 +439,7 @@ class CaseRules:
     def on_resumed(self) -> None:
         self.st.suspended = None
         self.settle("suspension_long")
-        legal = self.event.derived.get("legal_due_at")
+        legal = self.event.legal_due_at
         if legal is not None:
             self.move("legal_limit_exceeded", to_us(legal))
 
@@ -455,16 +453,16 @@ class CaseRules:
                 self.out.append(Annotate("on_the_spot_overdue", spot.armed, ev, spot.reason))
             else:
                 self.out.append(Amend("on_the_spot_overdue", spot.reason, spot.evidence))
-        legal = self.event.derived.get("legal_due_at")
+        legal = self.event.legal_due_at
         if legal is not None and self.st.suspended is None:
             self.move("legal_limit_exceeded", to_us(legal))
 
     def on_concluded(self) -> None:
         e, st = self.event, self.st
-        if e.derived.get("on_time") is False:
+        if e.on_time is False:
             self.anomaly("concluded_past_promise", "concluded after the promised deadline (超承诺时限)", [self.ev])
         self.settle("on_the_spot_overdue")
-        if e.derived.get("within_legal") is False:
+        if e.within_legal is False:
             timer = st.timers.get("legal_limit_exceeded")
             if timer is not None and not timer.breached:
                 self.breach("legal_limit_exceeded", timer)

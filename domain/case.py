@@ -113,10 +113,48 @@ class Case(Aggregate):
         def hash_body(self, case_no: str) -> dict[str, Any]:
             return _hash_body(case_no, self.originator_version, self.STEP, self.timestamp, vars(self))
 
+        # Typed reads of what every step carries. The stored form (``actor``, ``data``,
+        # ``derived``) is what the chain hashes, so it stays as it is; these name its parts.
+
+        @property
+        def department(self) -> str:
+            return self.actor["department"]
+
+        @property
+        def window(self) -> str | None:
+            return self.actor.get("window")
+
+        @property
+        def staff(self) -> str | None:
+            return self.actor.get("staff")
+
+        @property
+        def terms(self) -> dict[str, Any] | None:
+            """The catalogue terms the step applied (submitted, accepted), as stored."""
+            return self.derived.get("terms")
+
+        @property
+        def promised_due_at(self) -> datetime | None:
+            """The promised deadline this step set or moved (None: it set none)."""
+            return self.derived.get("promised_due_at")
+
+        @property
+        def legal_due_at(self) -> datetime | None:
+            return self.derived.get("legal_due_at")
+
     class Submitted(Aggregate.Created, Event):
         TOPIC = "esup.case:Case.Submitted"
         STEP = Step.SUBMITTED
         case_no: str
+
+        @property
+        def item_code(self) -> str:
+            return self.data["item_code"]
+
+        @property
+        def applicant(self) -> str | None:
+            """The applicant's personal data, sealed (opaque here)."""
+            return self.data.get("applicant")
 
     Created = Submitted  # so the library does not define an untopicked Created
 
@@ -136,6 +174,10 @@ class Case(Aggregate):
         TOPIC = "esup.case:Case.Refused"
         STEP = Step.REFUSED
 
+        @property
+        def reason(self) -> str | None:
+            return self.data.get("reason")
+
     class Undertaken(Event):
         TOPIC = "esup.case:Case.Undertaken"
         STEP = Step.UNDERTAKEN
@@ -148,9 +190,26 @@ class Case(Aggregate):
         TOPIC = "esup.case:Case.Decided"
         STEP = Step.DECIDED
 
+        @property
+        def granted(self) -> bool:
+            return self.data["granted"]
+
     class Concluded(Event):
         TOPIC = "esup.case:Case.Concluded"
         STEP = Step.CONCLUDED
+
+        @property
+        def result(self) -> str | None:
+            return self.data.get("result")
+
+        @property
+        def on_time(self) -> bool | None:
+            """Concluded by the promised deadline (None: no deadline was set)."""
+            return self.derived.get("on_time")
+
+        @property
+        def within_legal(self) -> bool | None:
+            return self.derived.get("within_legal")
 
     class Delivered(Event):
         TOPIC = "esup.case:Case.Delivered"
@@ -160,6 +219,11 @@ class Case(Aggregate):
         TOPIC = "esup.case:Case.Suspended"
         STEP = Step.SUSPENDED
 
+        @property
+        def procedure(self) -> str:
+            """The special procedure (特别程序) that stops the clock."""
+            return self.data["procedure"]
+
     class Resumed(Event):
         TOPIC = "esup.case:Case.Resumed"
         STEP = Step.RESUMED
@@ -168,9 +232,21 @@ class Case(Aggregate):
         TOPIC = "esup.case:Case.Extended"
         STEP = Step.EXTENDED
 
+        @property
+        def value(self) -> int:
+            return self.data["value"]
+
+        @property
+        def unit(self) -> str:
+            return self.data["unit"]
+
     class FeeCharged(Event):
         TOPIC = "esup.case:Case.FeeCharged"
         STEP = Step.FEE_CHARGED
+
+        @property
+        def amount(self) -> str:
+            return self.data["amount"]
 
     class Withdrawn(Event):
         TOPIC = "esup.case:Case.Withdrawn"
@@ -179,6 +255,10 @@ class Case(Aggregate):
     class Rated(Event):
         TOPIC = "esup.case:Case.Rated"
         STEP = Step.RATED
+
+        @property
+        def score(self) -> int:
+            return self.data["score"]
 
     class DeadlinesSettled(Event):
         """Deadlines computed on assumed weekdays (``calendar_provisional``), recomputed once the

@@ -80,11 +80,10 @@ class CaseBoard(View):
         if step is Step.SUBMITTED:
             if row is not None:
                 raise ValueError(f"case {event.case_no} is already on the case board (submitted again?)")
-            terms = event.derived["terms"]
             self.rows.put({
-                "case_id": case_id, "case_no": event.case_no, "department": event.actor["department"],
-                "window_code": event.actor.get("window"), "item_code": event.data["item_code"],
-                "on_the_spot": int(terms["on_the_spot"]), "status": "submitted", "suspended": 0,
+                "case_id": case_id, "case_no": event.case_no, "department": event.department,
+                "window_code": event.window, "item_code": event.item_code,
+                "on_the_spot": int(event.terms["on_the_spot"]), "status": "submitted", "suspended": 0,
                 "submitted_at": epoch(event.occurred_at), "flags": flags, "version": event.originator_version,
                 "position": notification_id,
             })
@@ -92,10 +91,9 @@ class CaseBoard(View):
         if row is None:
             return
         row.update(version=event.originator_version, position=notification_id, flags=row["flags"] + flags)
-        d = event.derived
-        if "promised_due_at" in d:
-            row["promised_due_at"] = epoch(d["promised_due_at"])
-            row["legal_due_at"] = epoch(d["legal_due_at"])
+        if event.promised_due_at is not None:  # the step set or moved the deadlines
+            row["promised_due_at"] = epoch(event.promised_due_at)
+            row["legal_due_at"] = epoch(event.legal_due_at)
         if isinstance(step, Step):
             row["status"] = status_after(row["status"], step)
         if step is Step.ACCEPTED:
@@ -106,12 +104,12 @@ class CaseBoard(View):
             row["suspended"] = 0
         elif step in TERMINAL:
             row.update(suspended=0, closed_at=epoch(event.occurred_at))
-            if step is Step.CONCLUDED and d.get("on_time") is not None:
-                row["on_time"] = int(d["on_time"])
+            if step is Step.CONCLUDED and event.on_time is not None:
+                row["on_time"] = int(event.on_time)
         elif step is Step.RATED:
-            row["score"] = event.data["score"]
-        elif step is CaseAct.DEADLINES_SETTLED and d.get("on_time") is not None:
-            row["on_time"] = int(d["on_time"])
+            row["score"] = event.score
+        elif step is CaseAct.DEADLINES_SETTLED and event.derived.get("on_time") is not None:
+            row["on_time"] = int(event.derived["on_time"])
         self.rows.touch(case_id)
 
 

@@ -114,9 +114,9 @@ class PerformanceView(View):
             if row is not None:
                 raise ValueError(f"case {event.case_no} is already in the performance view (submitted again?)")
             self.rows.put({
-                "case_id": case_id, "case_no": event.case_no, "department": event.actor["department"],
-                "window_code": event.actor.get("window"), "staff_code": event.actor.get("staff"),
-                "item_code": event.data["item_code"], **dict(zip(TERM_COLUMNS, _terms(d["terms"]))),
+                "case_id": case_id, "case_no": event.case_no, "department": event.department,
+                "window_code": event.window, "staff_code": event.staff,
+                "item_code": event.item_code, **dict(zip(TERM_COLUMNS, _terms(event.terms))),
                 "submitted_at": epoch(event.occurred_at), "submitted_day": local_day(event.occurred_at),
                 "promised_extra": "0", "legal_extra": "0", "suspended_promised": "0", "suspended_legal": "0",
                 "suspensions": 0, "extensions": 0,
@@ -126,10 +126,10 @@ class PerformanceView(View):
             return
         if step == "accepted":
             row.update(accepted_at=epoch(event.occurred_at), accepted_day=local_day(event.occurred_at))
-            if "terms" in d:
-                row.update(zip(TERM_COLUMNS, _terms(d["terms"])))
-            if event.actor.get("staff"):
-                row["staff_code"] = event.actor["staff"]
+            if event.terms is not None:
+                row.update(zip(TERM_COLUMNS, _terms(event.terms)))
+            if event.staff:
+                row["staff_code"] = event.staff
         elif step == "suspended":
             row["suspensions"] += 1
         elif step in ("resumed", "extended"):
@@ -144,7 +144,7 @@ class PerformanceView(View):
         elif step in ("refused", "withdrawn"):
             row.update(closed_step=step, closed_at=epoch(event.occurred_at), closed_day=local_day(event.occurred_at))
         elif step == "rated":
-            row.update(score=event.data["score"], rated_day=local_day(event.occurred_at))
+            row.update(score=event.score, rated_day=local_day(event.occurred_at))
         else:
             return
         self.rows.touch(case_id)
@@ -167,8 +167,8 @@ class PerformanceView(View):
         accepted_at, accepted_day = row["accepted_at"], row["accepted_day"]
         row.update(
             closed_step="concluded", closed_at=epoch(at), closed_day=local_day(at),
-            on_time=None if d.get("on_time") is None else int(d["on_time"]),
-            within_legal=None if d.get("within_legal") is None else int(d["within_legal"]),
+            on_time=None if event.on_time is None else int(event.on_time),
+            within_legal=None if event.within_legal is None else int(event.within_legal),
             same_day=int(bool(row["on_the_spot"]) and accepted_day is not None and accepted_day == local_day(at)),
         )
         if accepted_at is None:
@@ -186,7 +186,7 @@ class PerformanceView(View):
         row["used_promised"] = float(used_p)
         if legal_v:
             row["speed_actual"] = float((legal_v - used_l) / legal_v)
-        row["early"] = int(bool(d.get("on_time")) and prom_v > 0 and used_p < prom_v)
+        row["early"] = int(bool(event.on_time) and prom_v > 0 and used_p < prom_v)
 
 
 def sums(cur: Cursor, select: str, where: str, params: Sequence[Any], keys: Sequence[str]) -> list[Any]:
