@@ -163,7 +163,6 @@ class PerformanceView(View):
 
     def _concluded(self, row: dict[str, Any], event: Any) -> None:
         at = event.occurred_at
-        d = event.derived
         accepted_at, accepted_day = row["accepted_at"], row["accepted_day"]
         row.update(
             closed_step="concluded", closed_at=epoch(at), closed_day=local_day(at),
