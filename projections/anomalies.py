@@ -21,7 +21,7 @@ A timer anomaly raised on what the ledger knew (nothing recorded by the due inst
 ``cleared`` when a step keyed in later shows it happened in time; the late step is itself a
 ``late_entry`` anomaly. Wrongly keyed dates are what most false red cards are.
 
-Instants in these tables are epoch seconds (DOUBLE); the rules' state holds microseconds.
+Instants, in these tables and in the rules' state, are integer microseconds since the epoch.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from domain.calendar import CHINA_TZ
 from domain.case import STEP_TOPICS
 from domain.warning import CaseWarning
 from projections.calendars import Calendars
+from projections.instants import from_us, us
 from projections.runner import View
 from projections.store import Cursor, ViewStore
 from projections.tables import Grouped, Keyed
@@ -47,17 +48,16 @@ ANOMALY_COLUMNS = ("case_id", "rule", "case_no", "department", "window_code", "i
                    "occurred_at", "detected_at", "detected_by", "evidence", "details", "log_position")
 PENDING_COLUMNS = ("case_id", "rule", "due_at", "armed_version", "case_no", "department", "window_code", "item_code",
                    "reason", "evidence")
-_S = 1_000_000.0
 
 
-def iso(ts: float | None) -> str | None:
-    """Epoch seconds as an ISO instant in China time."""
-    return datetime.fromtimestamp(ts, CHINA_TZ).isoformat() if ts is not None else None
+def iso(t: int | None) -> str | None:
+    """An instant (µs) as ISO 8601 in China time."""
+    return from_us(t, CHINA_TZ).isoformat() if t is not None else None  # type: ignore[union-attr]
 
 
 class AnomalyView(View):
     name = "anomalies"
-    version = 2  # 2: the rules' state in domain.anomalies.CaseState form
+    version = 3  # 2: the rules' state in domain.anomalies.CaseState form; 3: instants in µs (BIGINT)
     topics = CASE_TOPICS + (CaseWarning.Withdrawn.TOPIC,)
     tables = ("anomalies", "anomaly_cases", "anomaly_pending", "anomaly_clock")
 
@@ -84,8 +84,8 @@ class AnomalyView(View):
                 type TEXT NOT NULL,
                 reason TEXT NOT NULL,
                 status TEXT NOT NULL,
-                occurred_at DOUBLE PRECISION NOT NULL,
-                detected_at DOUBLE PRECISION NOT NULL,
+                occurred_at BIGINT NOT NULL,
+                detected_at BIGINT NOT NULL,
                 detected_by TEXT NOT NULL,
                 evidence TEXT NOT NULL,
                 details TEXT NOT NULL,
@@ -103,7 +103,7 @@ class AnomalyView(View):
             """CREATE TABLE IF NOT EXISTS anomaly_pending (
                 case_id TEXT NOT NULL,
                 rule TEXT NOT NULL,
-                due_at DOUBLE PRECISION,
+                due_at BIGINT,
                 armed_version INTEGER NOT NULL,
                 case_no TEXT NOT NULL,
                 department TEXT NOT NULL,
@@ -115,7 +115,7 @@ class AnomalyView(View):
             )"""
         )
         cur.execute("CREATE INDEX IF NOT EXISTS anomaly_pending_due ON anomaly_pending (due_at)")
-        cur.execute("CREATE TABLE IF NOT EXISTS anomaly_clock (clock_key TEXT PRIMARY KEY, instant DOUBLE PRECISION NOT NULL)")
+        cur.execute("CREATE TABLE IF NOT EXISTS anomaly_clock (clock_key TEXT PRIMARY KEY, instant BIGINT NOT NULL)")
 
     def monitor_rows(self, cur: Cursor, after: int, upto: int) -> list[dict[str, Any]]:
         """Anomalies raised or changed at log positions in (after, upto], shaped for the live
@@ -146,15 +146,15 @@ class AnomalyView(View):
         ids = {e.case_id if isinstance(e, CaseWarning.Withdrawn) else str(e.originator_id) for e in events}
         self._load(cur, ids)
         row = cur.execute("SELECT instant FROM anomaly_clock WHERE clock_key = 'log'").fetchone()
-        self._log_now = float(row[0]) if row else float("-inf")
+        self._log_now = int(row[0]) if row else -(2 ** 62)
         self._clock_moved = False
         # Pending timers: those of the loaded cases in memory (a heap by due instant), the rest
         # in the table, of which only the earliest due instant is known (a lower bound).
-        self._heap: list[tuple[float, str, str]] = [
+        self._heap: list[tuple[int, str, str]] = [
             (r["due_at"], cid, rule) for cid in ids for rule, r in self.pending.rows(cid).items() if r["due_at"] is not None]
         heapq.heapify(self._heap)
         row = cur.execute("SELECT MIN(due_at) FROM anomaly_pending").fetchone()
-        self._table_due = float(row[0]) if row and row[0] is not None else None
+        self._table_due = int(row[0]) if row and row[0] is not None else None
 
     def _load(self, cur: Cursor, ids: Iterable[str]) -> None:
         ids = [i for i in ids if not self.pending.loaded(i)]
@@ -179,9 +179,9 @@ class AnomalyView(View):
         if isinstance(event, CaseWarning.Withdrawn):
             st = self._state(event.case_id)
             if st is not None:
-                self._decide(event.case_id, st, [rules.card_withdrawn(event)], event.timestamp.timestamp(), notification_id)
+                self._decide(event.case_id, st, [rules.card_withdrawn(event)], us(event.timestamp), notification_id)
             return
-        recorded = event.timestamp.timestamp()
+        recorded = us(event.timestamp)
         self._tick(recorded, notification_id)
         case_id = str(event.originator_id)
         st = self._state(case_id)
@@ -207,12 +207,12 @@ class AnomalyView(View):
 
     # -- decisions onto the tables ----------------------------------------------------------------
 
-    def _decide(self, case_id: str, st: CaseState, decisions: Iterable[Any], detected: float, position: int) -> None:
+    def _decide(self, case_id: str, st: CaseState, decisions: Iterable[Any], detected: int, position: int) -> None:
         for d in decisions:
             if isinstance(d, Raise):
                 self._raise(case_id, st.dims, d, detected, position)
             elif isinstance(d, Arm):
-                due = d.due / _S if d.due is not None else None
+                due = d.due
                 self.pending.put({"case_id": case_id, "rule": d.rule, "due_at": due, "armed_version": d.armed,
                                   "case_no": st.case_no, "department": st.department, "window_code": st.window,
                                   "item_code": st.item_code, "reason": d.reason, "evidence": d.evidence})
@@ -229,7 +229,7 @@ class AnomalyView(View):
             elif isinstance(d, Annotate):
                 self._annotate(case_id, d)
 
-    def _raise(self, case_id: str, dims: tuple[str, str, str | None, str | None], d: Raise, detected: float,
+    def _raise(self, case_id: str, dims: tuple[str, str, str | None, str | None], d: Raise, detected: int,
                position: int) -> None:
         """Insert the (case, rule) anomaly, or add this evidence to it (and reopen it). ``position``:
         the log position that revealed it (for a wall-clock sweep, just after what the view had read)."""
@@ -242,7 +242,7 @@ class AnomalyView(View):
             self.anomalies.put({
                 "case_id": case_id, "rule": d.rule, "case_no": case_no, "department": dept, "window_code": window,
                 "item_code": item, "type": rule_for(d.rule).type, "reason": d.reason, "status": "open",
-                "occurred_at": d.occurred / _S, "detected_at": detected, "detected_by": d.by, "evidence": d.evidence,
+                "occurred_at": d.occurred, "detected_at": detected, "detected_by": d.by, "evidence": d.evidence,
                 "details": {**details, "breaches": [d.armed] if d.armed is not None else []}, "log_position": position,
             })
             return
@@ -284,7 +284,7 @@ class AnomalyView(View):
 
     # -- the clocks -----------------------------------------------------------------------------
 
-    def _tick(self, recorded: float, position: int) -> None:
+    def _tick(self, recorded: int, position: int) -> None:
         """The log's clock moved to ``recorded``: timers due before it have passed."""
         if recorded <= self._log_now:
             return
@@ -292,7 +292,7 @@ class AnomalyView(View):
         self._log_now = recorded
         self._clock_moved = True
 
-    def _sweep(self, now: float, position: int) -> int:
+    def _sweep(self, now: int, position: int) -> int:
         if self._table_due is not None and self._table_due < now:
             found = self._cur.execute(
                 "SELECT DISTINCT case_id FROM anomaly_pending WHERE due_at IS NOT NULL AND due_at < ?", (now,)).fetchall()
@@ -303,9 +303,8 @@ class AnomalyView(View):
                     if r["due_at"] is not None:
                         heapq.heappush(self._heap, (r["due_at"], cid, rule))
             row = self._cur.execute("SELECT MIN(due_at) FROM anomaly_pending WHERE due_at >= ?", (now,)).fetchone()
-            self._table_due = float(row[0]) if row and row[0] is not None else None
+            self._table_due = int(row[0]) if row and row[0] is not None else None
         n = 0
-        now_us = int(round(now * _S))
         while self._heap and self._heap[0][0] < now:
             due, cid, rule = heapq.heappop(self._heap)
             row = self.pending.rows(cid).get(rule)
@@ -313,8 +312,8 @@ class AnomalyView(View):
                 continue  # settled, moved or already swept since it was pushed
             self.pending.remove(cid, rule)
             st = (row["case_no"], row["department"], row["window_code"], row["item_code"])
-            self._raise(cid, st, rules.swept(rule, int(round(due * _S)), row["armed_version"], row["reason"],
-                                             row["evidence"], now_us), now, position)
+            self._raise(cid, st, rules.swept(rule, due, row["armed_version"], row["reason"], row["evidence"], now),
+                        now, position)
             n += 1
         return n
 
@@ -328,7 +327,7 @@ class AnomalyView(View):
         with store.transaction() as cur:
             position = store.lock_position(cur, self.name)
             self.begin(cur, [])
-            n = self._sweep(now.timestamp(), position + 1)
+            n = self._sweep(us(now), position + 1)
             self.flush(cur)
         return n
 

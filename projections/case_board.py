@@ -1,16 +1,16 @@
 """The case board: one row per case with its current status and deadlines.
 
 The base other views and the dashboard read: what is open, where, and when it is due. Instants
-are stored as epoch seconds (UTC) so range queries and ordering work the same on both stores.
+are integer microseconds since the epoch (``projections.instants``), as in every view.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Sequence
 
 from domain.case import CASE_TOPICS, CaseAct
 from domain.steps import TERMINAL, Step, status_after
+from projections.instants import us
 from projections.runner import View
 from projections.store import Cursor
 from projections.tables import Keyed
@@ -20,12 +20,9 @@ COLUMNS = ("case_id", "case_no", "department", "window_code", "item_code", "on_t
            "version", "position")
 
 
-def epoch(value: datetime | None) -> float | None:
-    return value.timestamp() if value is not None else None
-
-
 class CaseBoard(View):
     name = "case_board"
+    version = 2  # 2: instants in microseconds (BIGINT)
     tables = ("case_board",)
     topics = CASE_TOPICS  # steps, and settled deadlines
 
@@ -40,11 +37,11 @@ class CaseBoard(View):
                 on_the_spot INTEGER NOT NULL,
                 status TEXT NOT NULL,
                 suspended INTEGER NOT NULL DEFAULT 0,
-                submitted_at DOUBLE PRECISION,
-                accepted_at DOUBLE PRECISION,
-                promised_due_at DOUBLE PRECISION,
-                legal_due_at DOUBLE PRECISION,
-                closed_at DOUBLE PRECISION,
+                submitted_at BIGINT,
+                accepted_at BIGINT,
+                promised_due_at BIGINT,
+                legal_due_at BIGINT,
+                closed_at BIGINT,
                 on_time INTEGER,
                 score INTEGER,
                 flags INTEGER NOT NULL DEFAULT 0,
@@ -84,7 +81,7 @@ class CaseBoard(View):
                 "case_id": case_id, "case_no": event.case_no, "department": event.department,
                 "window_code": event.window, "item_code": event.item_code,
                 "on_the_spot": int(event.terms["on_the_spot"]), "status": "submitted", "suspended": 0,
-                "submitted_at": epoch(event.occurred_at), "flags": flags, "version": event.originator_version,
+                "submitted_at": us(event.occurred_at), "flags": flags, "version": event.originator_version,
                 "position": notification_id,
             })
             return
@@ -92,18 +89,18 @@ class CaseBoard(View):
             return
         row.update(version=event.originator_version, position=notification_id, flags=row["flags"] + flags)
         if event.promised_due_at is not None:  # the step set or moved the deadlines
-            row["promised_due_at"] = epoch(event.promised_due_at)
-            row["legal_due_at"] = epoch(event.legal_due_at)
+            row["promised_due_at"] = us(event.promised_due_at)
+            row["legal_due_at"] = us(event.legal_due_at)
         if isinstance(step, Step):
             row["status"] = status_after(row["status"], step)
         if step is Step.ACCEPTED:
-            row["accepted_at"] = epoch(event.occurred_at)
+            row["accepted_at"] = us(event.occurred_at)
         elif step is Step.SUSPENDED:
             row["suspended"] = 1
         elif step is Step.RESUMED:
             row["suspended"] = 0
         elif step in TERMINAL:
-            row.update(suspended=0, closed_at=epoch(event.occurred_at))
+            row.update(suspended=0, closed_at=us(event.occurred_at))
             if step is Step.CONCLUDED and event.on_time is not None:
                 row["on_time"] = int(event.on_time)
         elif step is Step.RATED:
@@ -129,26 +126,28 @@ def numbers_and_items(cur: Cursor, case_ids: Sequence[str]) -> dict[str, dict[st
     return out
 
 
+DAY, HOUR = 86_400_000_000, 3_600_000_000  # µs
+
+
 def _bucket(pg: bool, column: str, width: int) -> str:
-    """Whole ``width``-second periods from a start bound (a ``?`` parameter) to ``column``."""
-    if pg:
-        return f"CAST(FLOOR(({column} - ?) / {width}) AS BIGINT)"
-    return f"CAST(({column} - ?) / {width} AS INTEGER)"  # non-negative here: truncation is floor
+    """Whole ``width``-µs periods from a start bound (a ``?`` parameter) to ``column``: integer
+    division on both stores (non-negative here, so truncation is floor)."""
+    return f"(({column} - ?) / {width})"
 
 
-def day_summary(cur: Cursor, *, pg: bool, first: float, lo: float, hi: float, now: float,
+def day_summary(cur: Cursor, *, pg: bool, first: int, lo: int, hi: int, now: int,
                 departments: frozenset[str] | None, days: int) -> dict[str, Any]:
     """The counts the live monitor shows, grouped by department and by day from ``first`` (or
     by hour from ``lo``) up to ``hi``: received, closed (by status and on time), accepted, the
     day's hourly flow in and out, and the open cases now (overdue, past the legal limit,
-    suspended). Instants are epoch seconds."""
+    suspended). Instants are µs."""
     where, params = "", ()
     if departments is not None:
         departments = departments or frozenset({"\x00"})  # no departments: match nothing
         where = f" AND department IN ({', '.join('?' * len(departments))})"
         params = tuple(sorted(departments))
-    day_of, hour_of = _bucket(pg, "submitted_at", 86400), _bucket(pg, "submitted_at", 3600)
-    closed_day, closed_hour = _bucket(pg, "closed_at", 86400), _bucket(pg, "closed_at", 3600)
+    day_of, hour_of = _bucket(pg, "submitted_at", DAY), _bucket(pg, "submitted_at", HOUR)
+    closed_day, closed_hour = _bucket(pg, "closed_at", DAY), _bucket(pg, "closed_at", HOUR)
     out: dict[str, Any] = {
         "received": cur.execute(
             f"SELECT department, {day_of} AS d, COUNT(*) FROM case_board"
@@ -159,7 +158,7 @@ def day_summary(cur: Cursor, *, pg: bool, first: float, lo: float, hi: float, no
             f" WHERE closed_at >= ? AND closed_at < ?{where} GROUP BY department, d, status, on_time",
             (first, first, hi, *params)).fetchall(),
         "accepted": cur.execute(
-            f"SELECT department, {_bucket(pg, 'accepted_at', 86400)} AS d, COUNT(*) FROM case_board"
+            f"SELECT department, {_bucket(pg, 'accepted_at', DAY)} AS d, COUNT(*) FROM case_board"
             f" WHERE accepted_at >= ? AND accepted_at < ?{where} GROUP BY department, d",
             (first, first, hi, *params)).fetchall(),
         "hourly_in": cur.execute(
@@ -180,5 +179,5 @@ def day_summary(cur: Cursor, *, pg: bool, first: float, lo: float, hi: float, no
         # Nothing received that day (e.g. the 2008 demo seen in 2026): say where the data ends.
         row = cur.execute(f"SELECT MAX(submitted_at) FROM case_board WHERE 1=1{where}", params).fetchone()
         if row and row[0] is not None:
-            out["latest"] = float(row[0])
+            out["latest"] = int(row[0])
     return out

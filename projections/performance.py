@@ -10,23 +10,21 @@ staff, item, day) and any period work, and halls and centers follow the organisa
 
 Which day a case counts on: volume (办件量) and the promised speed-up on the day it was
 received; completion figures on the day it was closed; satisfaction on the day it was rated.
-Staff is who accepted the case (受理人), else who received it. Instants are epoch seconds,
+Staff is who accepted the case (受理人), else who received it. Instants are µs since the epoch,
 days are ISO dates in China time.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from fractions import Fraction
 from typing import Any, Sequence
 
-from domain.calendar import CHINA_TZ
 from domain.catalogue import ItemVersion
 from domain.errors import CalendarUnknown
 from domain.limits import Unit
 from domain.case import STEP_TOPICS
 from projections.calendars import Calendars, local_day
-from projections.case_board import epoch
+from projections.instants import from_us, us
 from projections.runner import View
 from projections.store import Cursor
 from projections.tables import Keyed
@@ -43,6 +41,7 @@ TERM_COLUMNS = ("item_version", "on_the_spot", "legal_value", "legal_unit", "pro
 
 class PerformanceView(View):
     name = "performance"
+    version = 2  # 2: instants in microseconds (BIGINT)
     topics = STEP_TOPICS
     tables = ("perf_cases",)
 
@@ -66,12 +65,12 @@ class PerformanceView(View):
                 promised_value INTEGER NOT NULL,
                 promised_unit TEXT NOT NULL,
                 speed_promised DOUBLE PRECISION,
-                submitted_at DOUBLE PRECISION NOT NULL,
+                submitted_at BIGINT NOT NULL,
                 submitted_day TEXT NOT NULL,
-                accepted_at DOUBLE PRECISION,
+                accepted_at BIGINT,
                 accepted_day TEXT,
                 closed_step TEXT,
-                closed_at DOUBLE PRECISION,
+                closed_at BIGINT,
                 closed_day TEXT,
                 on_time INTEGER,
                 within_legal INTEGER,
@@ -117,7 +116,7 @@ class PerformanceView(View):
                 "case_id": case_id, "case_no": event.case_no, "department": event.department,
                 "window_code": event.window, "staff_code": event.staff,
                 "item_code": event.item_code, **dict(zip(TERM_COLUMNS, _terms(event.terms))),
-                "submitted_at": epoch(event.occurred_at), "submitted_day": local_day(event.occurred_at),
+                "submitted_at": us(event.occurred_at), "submitted_day": local_day(event.occurred_at),
                 "promised_extra": "0", "legal_extra": "0", "suspended_promised": "0", "suspended_legal": "0",
                 "suspensions": 0, "extensions": 0,
             })
@@ -125,7 +124,7 @@ class PerformanceView(View):
         if row is None:
             return
         if step == "accepted":
-            row.update(accepted_at=epoch(event.occurred_at), accepted_day=local_day(event.occurred_at))
+            row.update(accepted_at=us(event.occurred_at), accepted_day=local_day(event.occurred_at))
             if event.terms is not None:
                 row.update(zip(TERM_COLUMNS, _terms(event.terms)))
             if event.staff:
@@ -142,7 +141,7 @@ class PerformanceView(View):
                 self._extras(row, d, suspension=True)
             self._concluded(row, event)
         elif step in ("refused", "withdrawn"):
-            row.update(closed_step=step, closed_at=epoch(event.occurred_at), closed_day=local_day(event.occurred_at))
+            row.update(closed_step=step, closed_at=us(event.occurred_at), closed_day=local_day(event.occurred_at))
         elif step == "rated":
             row.update(score=event.score, rated_day=local_day(event.occurred_at))
         else:
@@ -165,15 +164,15 @@ class PerformanceView(View):
         at = event.occurred_at
         accepted_at, accepted_day = row["accepted_at"], row["accepted_day"]
         row.update(
-            closed_step="concluded", closed_at=epoch(at), closed_day=local_day(at),
+            closed_step="concluded", closed_at=us(at), closed_day=local_day(at),
             on_time=None if event.on_time is None else int(event.on_time),
             within_legal=None if event.within_legal is None else int(event.within_legal),
             same_day=int(bool(row["on_the_spot"]) and accepted_day is not None and accepted_day == local_day(at)),
         )
         if accepted_at is None:
             return
-        accepted = datetime.fromtimestamp(accepted_at, CHINA_TZ)
-        row["handling_seconds"] = max(0.0, at.timestamp() - accepted_at)
+        accepted = from_us(accepted_at)
+        row["handling_seconds"] = max(0.0, (us(at) - accepted_at) / 1e6)
         cal = self.calendars.for_case(row["department"], row["window_code"])
         legal_v, prom_v = row["legal_value"], row["promised_value"]
         try:

@@ -12,6 +12,7 @@ from domain.calendar import CHINA_TZ
 from domain.errors import InvalidInput
 from domain.steps import parse_instant
 from projections import anomalies as anomaly_view
+from projections.instants import us
 from projections.anomalies import RULES, TYPES, AnomalyView, iso, rule_for
 
 LABEL_TO_TYPE = {label: code for code, label in TYPES.items()} | {"风险": "risk"}
@@ -27,7 +28,7 @@ def parse_type(raw: str | None) -> str | None:
     return code
 
 
-def parse_bound(raw: str | None, what: str, end: bool) -> float | None:
+def parse_bound(raw: str | None, what: str, end: bool) -> int | None:
     """A date (the whole local day: from its start, or to its end) or an instant with an offset."""
     if not raw:
         return None
@@ -36,8 +37,8 @@ def parse_bound(raw: str | None, what: str, end: bool) -> float | None:
             d = date.fromisoformat(raw) + (timedelta(days=1) if end else timedelta(0))
         except ValueError:
             raise InvalidInput(f"{what} must be a date (YYYY-MM-DD) or an ISO 8601 instant", code="invalid_field") from None
-        return datetime.combine(d, time(0), CHINA_TZ).timestamp() - (1e-6 if end else 0)
-    return parse_instant(raw, what).timestamp()
+        return us(datetime.combine(d, time(0), CHINA_TZ)) - (1 if end else 0)  # type: ignore[operator]
+    return us(parse_instant(raw, what))
 
 
 @dataclass

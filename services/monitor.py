@@ -20,6 +20,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 from projections import case_board
+from projections.instants import from_us, us
 from domain.case import STEP_TOPICS as CASE_STEP_TOPICS
 from domain.errors import InvalidInput
 from domain.warning import WARNING_TOPICS
@@ -320,8 +321,8 @@ class Summary:
             self._cache[key] = (_time.monotonic() + self.ttl, out)
         return out
 
-    def _midnight(self, day: date) -> float:
-        return datetime.combine(day, time(0), tzinfo=self.tz).timestamp()
+    def _midnight(self, day: date) -> int:
+        return us(datetime.combine(day, time(0), tzinfo=self.tz))
 
     def compute(self, day: date | None, departments: frozenset[str] | None, days: int = 30) -> dict[str, Any]:
         now = self.clock.now()
@@ -332,10 +333,10 @@ class Summary:
         first = self._midnight(first_day)
         with reading(self.views) as cur:
             rows = case_board.day_summary(cur, pg=getattr(self.views, "kind", "sqlite") == "postgres", first=first,
-                                          lo=lo, hi=hi, now=now.timestamp(), departments=departments, days=days)
+                                          lo=lo, hi=hi, now=us(now), departments=departments, days=days)
         received, closed, accepted = rows["received"], rows["closed"], rows["accepted"]
         hourly_in, hourly_out, open_rows, position = rows["hourly_in"], rows["hourly_out"], rows["open"], rows["position"]
-        latest = (datetime.fromtimestamp(rows["latest"], self.tz).date().isoformat()
+        latest = (from_us(rows["latest"], self.tz).date().isoformat()
                   if rows["latest"] is not None else None)
 
         last = days - 1
