@@ -108,7 +108,11 @@ class Case(Aggregate):
         STEP: ClassVar[Step]
 
         def apply(self, case: Case) -> None:
-            case._apply(self)
+            case._apply(self)  # what every step changes (chain, flags, deadlines, status) ...
+            self.change(case)  # ... and what this step changes
+
+        def change(self, case: Case) -> None:
+            """This step's own effect on the case (none: a delivery changes only the history)."""
 
         def hash_body(self, case_no: str) -> dict[str, Any]:
             return _hash_body(case_no, self.originator_version, self.STEP, self.timestamp, vars(self))
@@ -151,6 +155,14 @@ class Case(Aggregate):
         def item_code(self) -> str:
             return self.data["item_code"]
 
+        def change(self, case: Case) -> None:
+            case.item_code = self.data["item_code"]
+            case.department = self.actor["department"]
+            case.window = self.actor.get("window")
+            case.applicant = self.data.get("applicant")
+            case.applicant_kind = self.data.get("applicant_kind")
+            case.submitted_at = self.occurred_at
+
         @property
         def applicant(self) -> str | None:
             """The applicant's personal data, sealed (opaque here)."""
@@ -162,6 +174,9 @@ class Case(Aggregate):
         TOPIC = "esup.case:Case.SupplementRequested"
         STEP = Step.SUPPLEMENT_REQUESTED
 
+        def change(self, case: Case) -> None:
+            case.supplements += 1
+
     class SupplementReceived(Event):
         TOPIC = "esup.case:Case.SupplementReceived"
         STEP = Step.SUPPLEMENT_RECEIVED
@@ -170,6 +185,9 @@ class Case(Aggregate):
         TOPIC = "esup.case:Case.Accepted"
         STEP = Step.ACCEPTED
 
+        def change(self, case: Case) -> None:
+            case.accepted_at = self.occurred_at
+
     class Refused(Event):
         TOPIC = "esup.case:Case.Refused"
         STEP = Step.REFUSED
@@ -177,6 +195,9 @@ class Case(Aggregate):
         @property
         def reason(self) -> str | None:
             return self.data.get("reason")
+
+        def change(self, case: Case) -> None:
+            case.closed_at = self.occurred_at
 
     class Undertaken(Event):
         TOPIC = "esup.case:Case.Undertaken"
@@ -193,6 +214,9 @@ class Case(Aggregate):
         @property
         def granted(self) -> bool:
             return self.data["granted"]
+
+        def change(self, case: Case) -> None:
+            case.granted = self.granted
 
     class Concluded(Event):
         TOPIC = "esup.case:Case.Concluded"
@@ -211,6 +235,14 @@ class Case(Aggregate):
         def within_legal(self) -> bool | None:
             return self.derived.get("within_legal")
 
+        def change(self, case: Case) -> None:
+            case.closed_at = case.concluded_at = self.occurred_at
+            case.result = self.result
+            case.on_time = self.on_time
+            case.within_legal = self.within_legal
+            if case.suspended:  # concluded inside a special procedure: it ends here
+                case.suspensions[-1].ended_at = self.occurred_at
+
     class Delivered(Event):
         TOPIC = "esup.case:Case.Delivered"
         STEP = Step.DELIVERED
@@ -224,9 +256,15 @@ class Case(Aggregate):
             """The special procedure (特别程序) that stops the clock."""
             return self.data["procedure"]
 
+        def change(self, case: Case) -> None:
+            case.suspensions.append(Suspension(self.procedure, self.occurred_at))
+
     class Resumed(Event):
         TOPIC = "esup.case:Case.Resumed"
         STEP = Step.RESUMED
+
+        def change(self, case: Case) -> None:
+            case.suspensions[-1].ended_at = self.occurred_at
 
     class Extended(Event):
         TOPIC = "esup.case:Case.Extended"
@@ -240,6 +278,9 @@ class Case(Aggregate):
         def unit(self) -> str:
             return self.data["unit"]
 
+        def change(self, case: Case) -> None:
+            case.extensions += 1
+
     class FeeCharged(Event):
         TOPIC = "esup.case:Case.FeeCharged"
         STEP = Step.FEE_CHARGED
@@ -248,9 +289,16 @@ class Case(Aggregate):
         def amount(self) -> str:
             return self.data["amount"]
 
+        def change(self, case: Case) -> None:
+            case.fees += 1
+            case.fee_total = f"{float(_frac(case.fee_total) + Fraction(self.amount)):.2f}"
+
     class Withdrawn(Event):
         TOPIC = "esup.case:Case.Withdrawn"
         STEP = Step.WITHDRAWN
+
+        def change(self, case: Case) -> None:
+            case.closed_at = self.occurred_at
 
     class Rated(Event):
         TOPIC = "esup.case:Case.Rated"
@@ -260,6 +308,9 @@ class Case(Aggregate):
         def score(self) -> int:
             return self.data["score"]
 
+        def change(self, case: Case) -> None:
+            case.score = self.score
+
     class DeadlinesSettled(Event):
         """Deadlines computed on assumed weekdays (``calendar_provisional``), recomputed once the
         year's schedule was published. Chained like every step; ``derived`` holds the new
@@ -267,6 +318,11 @@ class Case(Aggregate):
 
         TOPIC = "esup.case:Case.DeadlinesSettled"
         STEP = CaseAct.DEADLINES_SETTLED
+
+        def change(self, case: Case) -> None:
+            if "on_time" in self.derived:
+                case.on_time = self.derived["on_time"]
+                case.within_legal = self.derived["within_legal"]
 
     # -- state ---------------------------------------------------------------------------
 
@@ -323,6 +379,8 @@ class Case(Aggregate):
         return self.closed_at is not None
 
     def _apply(self, e: Case.Event) -> None:
+        """What every step changes: chain, flags, stage, terms, deadlines, status. The step's
+        own effect is its event's ``change``."""
         step = e.STEP
         d = e.derived
         self.steps_seen.add(step.value)
@@ -349,47 +407,8 @@ class Case(Aggregate):
         if "promised_due_at" in d:  # every step that decides deadlines says whether they are provisional
             self.provisional_years = tuple(d.get("provisional_years", ()))
             self.provisional_ever.update(self.provisional_years)
-        if step is CaseAct.DEADLINES_SETTLED:
-            if "on_time" in d:
-                self.on_time = d["on_time"]
-                self.within_legal = d["within_legal"]
-            return
-        if step is Step.SUBMITTED:
-            self.item_code = e.data["item_code"]
-            self.department = e.actor["department"]
-            self.window = e.actor.get("window")
-            self.applicant = e.data.get("applicant")
-            self.applicant_kind = e.data.get("applicant_kind")
-            self.submitted_at = e.occurred_at
-        self.status = status_after(self.status, step)
-        if step is Step.SUPPLEMENT_REQUESTED:
-            self.supplements += 1
-        elif step is Step.ACCEPTED:
-            self.accepted_at = e.occurred_at
-        elif step is Step.DECIDED:
-            self.granted = e.data["granted"]
-        elif step is Step.SUSPENDED:
-            self.suspensions.append(Suspension(e.data["procedure"], e.occurred_at))
-        elif step is Step.RESUMED:
-            self.suspensions[-1].ended_at = e.occurred_at
-        elif step is Step.EXTENDED:
-            self.extensions += 1
-        elif step is Step.FEE_CHARGED:
-            self.fees += 1
-            self.fee_total = str(_frac(self.fee_total) + Fraction(e.data["amount"]))
-            self.fee_total = f"{float(Fraction(self.fee_total)):.2f}"
-        elif step is Step.RATED:
-            self.score = e.data["score"]
-        elif step in TERMINAL:
-            self.closed_at = e.occurred_at
-            if step is Step.CONCLUDED:
-                self.concluded_at = e.occurred_at
-                self.result = e.data.get("result")
-                self.on_time = d.get("on_time")
-                self.within_legal = d.get("within_legal")
-                if self.suspended:
-                    self.suspensions[-1].ended_at = e.occurred_at
-        # DELIVERED changes nothing but the history.
+        if isinstance(step, Step):
+            self.status = status_after(self.status, step)
 
     # -- commands --------------------------------------------------------------------------
 
