@@ -6,6 +6,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 from domain.case import IngestPolicy
 from domain.clock import Clock
@@ -44,6 +45,8 @@ class Esup:
     runner: ProjectionRunner
     warnings: WarningService | None = None  # 预警纠错: policy, scheduler, acts, board
     calendars: CalendarService | None = None  # publishing years, settling provisional deadlines
+    checkpoints: Any = None  # signed checkpoints (services/checkpoints.py)
+    audits: Any = None  # random audit samples 抽查 (services/audits.py)
 
     @classmethod
     def open(cls, settings: Settings | None = None, clock: Clock | None = None) -> Esup:
@@ -79,6 +82,11 @@ class Esup:
         )
         system.warnings = WarningService(ledger, reference, planner, views, runner, clock)
         system.calendars = CalendarService(ledger, reference, clock)
+        from services.audits import AuditService
+        from services.checkpoints import CheckpointService, origin_for
+
+        system.checkpoints = CheckpointService(ledger, settings.data_dir, origin_for(reference), clock)
+        system.audits = AuditService(ledger, system.checkpoints, access_app, clock)
         return system
 
     def start_background(self) -> None:
