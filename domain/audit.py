@@ -160,8 +160,8 @@ class Sampling:
         tolerable = rate(raw.get("tolerable", "0.05"), "tolerable")
         expected = rate(raw.get("expected", 0), "expected", allow_zero=True)
         fixed = raw.get("n")
-        if fixed is not None and (isinstance(fixed, bool) or not isinstance(fixed, int) or not 1 <= fixed <= 100_000):
-            raise InvalidSampling("n is a whole number from 1 to 100000")
+        if fixed is not None and (isinstance(fixed, bool) or not isinstance(fixed, int) or not 1 <= fixed <= 20_000):
+            raise InvalidSampling("n is a whole number from 1 to 20000")
         out = cls(confidence, tolerable, expected, fixed)
         if fixed is None:
             out.size()  # refuse what cannot be reached now, not at the draw

@@ -41,7 +41,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from domain.errors import Conflict, InvalidInput
 
-MAX_SAMPLE = 100_000
+MAX_SAMPLE = 20_000
 METHODS = ("simple", "stratified", "weighted")
 STRATA_KEYS = ("department", "item_kind")
 ALLOCATIONS = ("proportional", "equal")
@@ -88,12 +88,57 @@ def _log_pmf(n: int, i: int, p: float) -> float:
             + i * math.log(p) + (n - i) * math.log1p(-p))
 
 
+def _betacf(a: float, b: float, x: float) -> float:
+    """The continued fraction of the incomplete beta function (modified Lentz)."""
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 100_000):
+        m2 = 2 * m
+        aa = m * (b - m) * x / ((a + m2 - 1.0) * (a + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        h *= d * c
+        aa = -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1.0))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < 1e-15:
+            break
+    return h
+
+
+def _betainc(a: float, b: float, x: float) -> float:
+    """The regularized incomplete beta function I_x(a, b)."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
+    if x < (a + 1.0) / (a + b + 2.0):
+        return front * _betacf(a, b, x) / a
+    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
+
+
 def binomial_cdf(k: int, n: int, p: float) -> float:
-    """P(X ≤ k) for X ~ Binomial(n, p), summed in log space (no overflow for large n)."""
+    """P(X ≤ k) for X ~ Binomial(n, p): small tails summed in log space, large ones as the
+    incomplete beta I_{1-p}(n-k, k+1) (no overflow, constant work for any n)."""
     if k < 0:
         return 0.0
     if k >= n:
         return 1.0
+    if p <= 0.0:
+        return 1.0
+    if p >= 1.0:
+        return 0.0
+    if k > 50:
+        return min(1.0, max(0.0, _betainc(n - k, k + 1, 1.0 - p)))
     logs = [_log_pmf(n, i, p) for i in range(k + 1)]
     top = max(logs)
     if top == -math.inf:
@@ -112,12 +157,18 @@ def sample_size(confidence: Fraction, tolerable: Fraction, expected: Fraction = 
         raise InvalidSampling("the expected deviation rate must be below the tolerable rate")
     risk = 1 - confidence
     risk_f, p_f = float(risk), float(tolerable)
-    for n in range(1, MAX_SAMPLE + 1):
+    # Never fewer than the zero-deviation size; and refuse at once what would need too many cases
+    # (the normal approximation, generously).
+    start = max(1, math.floor(math.log(risk_f) / math.log1p(-p_f)) - 1)
+    z = 4.0
+    if z * z * p_f * (1 - p_f) / float(tolerable - expected) ** 2 > 4 * MAX_SAMPLE:
+        raise InvalidSampling(f"no sample of at most {MAX_SAMPLE} cases reaches that confidence")
+    for n in range(start, MAX_SAMPLE + 1):
         k = math.ceil(n * expected)
         if k >= n:
             continue
         tail = binomial_cdf(k, n, p_f)
-        if abs(tail - risk_f) <= 1e-9 * max(risk_f, 1e-300) + 1e-15:
+        if abs(tail - risk_f) <= 1e-9 * risk_f and n <= 5000:
             if binomial_cdf_exact(k, n, tolerable) <= risk:
                 return n
         elif tail <= risk_f:

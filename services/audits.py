@@ -24,7 +24,8 @@ from domain.case import CASE_TOPICS
 from domain.clock import Clock
 from domain.errors import InvalidInput, NotFound
 from domain.merkle import leaf_hash, root
-from domain.sampling import assign_reviewers, check_seed, draw, parse_pool, population_digest
+from domain.sampling import assign_reviewers, check_seed, parse_pool, population_digest
+from domain.sampling import draw as draw_sample
 from domain.warning import CaseWarning
 from services.ingest import Principal
 from services.logs import notifications_after
@@ -140,7 +141,7 @@ class AuditService:
             raise EmptyPopulation("the plan's population is empty at this checkpoint: nothing to draw",
                                   checkpoint_size=cp.size)
         n = min(audit.sampling_().size(), len(members))  # a population smaller than the sample: every case
-        selection = draw(seed, cp.root, members, n, audit.design_())
+        selection = draw_sample(seed, cp.root, members, n, audit.design_())
         checkpoint = {"size": cp.size, "root": cp.root.hex(), "note": cp.note, "position": cp.position}
         audit.record_draw(checkpoint, members, seed, selection, DERIVATION, _by(p), self.clock.now())
         self._save(audit)
@@ -205,7 +206,7 @@ class AuditService:
         members = self.population_at(cp["position"]).members(audit.criteria_)
         case_nos = [m.case_no for m in members]
         n = min(audit.sampling_().size(), len(members)) if members else 0
-        selection = draw(audit.draw["seed"], bytes.fromhex(cp["root"]), members, n, audit.design_()) if members else None
+        selection = draw_sample(audit.draw["seed"], bytes.fromhex(cp["root"]), members, n, audit.design_()) if members else None
         sample = list(selection.sample) if selection else []
         probabilities = {c: str(x) for c, x in selection.probabilities.items()} if selection else {}
         recorded_cp = self.checkpoints.at_size(cp["size"])
