@@ -382,6 +382,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_verify)
 
+    from api.cli_audit import add_audit_commands
+
+    add_audit_commands(sub)
+
     p = sub.add_parser("bench", add_help=False,
                        help="ingest throughput as ratios to a raw-insert floor measured in the same run "
                             "(runs python -m tools.bench; esup bench --help lists its options)")

@@ -198,3 +198,34 @@ def test_the_api_walks_an_audit_from_plan_to_report(api, world):
     assert client.get(f"/api/v1/audits/{aid}/report?format=doc", headers=h(keys["lead"])).json()["code"] == "invalid_query"
     listed = client.get("/api/v1/audits", headers=h(keys["lead"])).json()["audits"]
     assert [x["state"] for x in listed if x["id"] == aid] == ["closed"]
+
+
+def test_the_cli_plans_draws_redraws_and_reports(district, clock, tmp_path, capsys):
+    if district.settings.store != "sqlite":
+        pytest.skip("the CLI opens the data directory (SQLite); the service is the same on both stores")
+    clock.set(at("2008-11-03 10:00"))
+    cases(district, 0, 30)
+    from api.cli import main
+
+    base = ["--data-dir", str(district.settings.data_dir), "audit"]
+    assert main([*base, "plan", json_text({**PLAN, "sampling": {"confidence": 0.9, "tolerable": 0.2}})]) == 0
+    out = capsys.readouterr().out
+    audit_id = out.split()[1]
+    assert "sample of 11" in out  # 90% / 20% / 0: 11 cases
+    assert main([*base, "draw", audit_id, "--seed", "announced 2008-11-03"]) == 0
+    out = capsys.readouterr().out
+    draw_id = out.split()[1].rstrip(":")
+    assert "11 of 30 cases" in out
+    assert main([*base, "redraw", draw_id]) == 0
+    assert '"matches": true' in capsys.readouterr().out
+    report = tmp_path / "audit.pdf"
+    assert main([*base, "report", audit_id, "-o", str(report)]) == 0
+    assert report.read_bytes().startswith(b"%PDF")
+    assert main([*base, "redraw", "00000000-0000-0000-0000-000000000000"]) == 2
+    assert "unknown_draw" in capsys.readouterr().err
+
+
+def json_text(obj) -> str:
+    import json
+
+    return json.dumps(obj, ensure_ascii=False)
