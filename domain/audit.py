@@ -41,6 +41,8 @@ DEFAULT_CHECKLIST: tuple[dict[str, str], ...] = (
     {"code": "delivery", "label": "送达 (delivery)"},
 )
 RESULTS = ("conforming", "deviation")
+# A population larger than this is recorded by its digest alone (the derivation re-creates the list).
+POPULATION_LIST_MAX = 200_000
 
 
 class AuditState(Conflict):
@@ -424,8 +426,9 @@ class Audit(Aggregate):
 
         case_nos = [m.case_no for m in members]
         self.trigger_event(self.PopulationFixed, checkpoint=checkpoint, size=len(case_nos),
-                           digest=population_digest(case_nos), case_nos=case_nos, derivation=derivation, by=by,
-                           timestamp=at)
+                           digest=population_digest(case_nos),
+                           case_nos=case_nos if len(case_nos) <= POPULATION_LIST_MAX else [],
+                           derivation=derivation, by=by, timestamp=at)
         index = {m.case_no: m for m in members}
         cases = [{"case_no": c, "department": index[c].department, "item_code": index[c].item_code,
                   "item_kind": index[c].item_kind, "risks": sorted(index[c].risks),

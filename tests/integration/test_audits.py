@@ -49,6 +49,9 @@ def officer(esup):
 
 def test_a_draw_is_rederived_from_the_log_and_later_steps_never_change_its_population(world, clock):
     audits = world.audits
+    # a case accepted in the period but not concluded when the population is fixed
+    world.ingest.report([submitted("OPEN1", when="2008-10-09T09:00:00+08:00"),
+                         step("OPEN1", "accepted", "2008-10-09T09:10:00+08:00")])
     a = audits.plan(PLAN, officer(world))
     drawn = audits.draw(a["id"], "纪工委 2008-11-03 公告: 7 12 33 41", officer(world))
     draw = drawn["draw"]
@@ -57,7 +60,7 @@ def test_a_draw_is_rederived_from_the_log_and_later_steps_never_change_its_popul
     assert draw["probability_total"] == "8"
     cp = drawn["population"]["checkpoint"]
     fees = sum(1 for i in range(40) if i % 4 == 0 and i % 3)
-    assert cp["size"] == 40 * 3 + fees and cp["note"].startswith("esup.")  # 40 cases, 3 steps each, and the fees
+    assert cp["size"] == 40 * 3 + fees + 2 and cp["note"].startswith("esup.")  # 40 cases, 3 steps each, and the fees
     first = audits.redraw(draw["id"])
     assert first["matches"] is True and all(first["checks"].values()) and first["sample"] == draw["sample"]
 
@@ -65,19 +68,21 @@ def test_a_draw_is_rederived_from_the_log_and_later_steps_never_change_its_popul
     # recorded population is what the log held at the checkpoint, and the redraw still matches.
     clock.advance(timedelta(hours=1))
     cases(world, 40, 20, day="2008-10-20")
+    world.ingest.report([step("OPEN1", "concluded", "2008-10-10T09:00:00+08:00", result="issued")])  # in the period
     world.ingest.report([step(draw["sample"][0], "rated", "2008-10-21T10:00:00+08:00",
                               dept=drawn["cases"][0]["department"], score=5)])
     again = audits.redraw(draw["id"])
     assert again["matches"] is True and again["population"]["size"] == 40
     now = audits.population_at(10**12).members(world.audits.load(a["id"]).criteria_)
-    assert len(now) == 60
+    assert len(now) == 61 and "OPEN1" in {m.case_no for m in now}
+    assert "OPEN1" not in audits.load(a["id"]).population["case_nos"]
     assert [m.case_no for m in audits.population_at(cp["position"]).members(world.audits.load(a["id"]).criteria_)] \
         == audits.load(a["id"]).population["case_nos"]
 
     # The same plan and seed at a later checkpoint: another population and another sample.
     b = audits.plan(PLAN, officer(world))
     later = audits.draw(b["id"], "纪工委 2008-11-03 公告: 7 12 33 41", officer(world))
-    assert later["population"]["checkpoint"]["root"] != cp["root"] and later["population"]["size"] == 60
+    assert later["population"]["checkpoint"]["root"] != cp["root"] and later["population"]["size"] == 61
     assert later["draw"]["sample"] != draw["sample"]
     # Another seed at the same checkpoint: another sample.
     c = audits.plan(PLAN, officer(world))
@@ -218,6 +223,19 @@ def test_the_cli_plans_draws_redraws_and_reports(district, clock, tmp_path, caps
     assert "11 of 30 cases" in out
     assert main([*base, "redraw", draw_id]) == 0
     assert '"matches": true' in capsys.readouterr().out
+    reviewer = district.access.create("officer").split("_")[1]
+    assert main([*base, "assign", audit_id, "--pool", json_text([{"id": reviewer}]), "--per-case", "1"]) == 0
+    drawn = [line.split(":")[0].strip() for line in capsys.readouterr().out.splitlines()]
+    assert len(drawn) == 11
+    points = {p: "conforming" for p in ("acceptance", "time_limits", "fees", "procedure", "documents", "delivery")}
+    for i, case_no in enumerate(drawn):
+        mine = {**points, "delivery": {"result": "deviation", "note": "未按时送达"}} if i < 2 else points
+        assert main([*base, "finding", audit_id, case_no, "--reviewer", reviewer, "--points", json_text(mine)]) == 0
+    assert main([*base, "finding", audit_id, drawn[0], "--reviewer", "someone", "--points", json_text(points)]) == 2
+    assert "not_assigned" in capsys.readouterr().err
+    assert main([*base, "close", audit_id]) == 0
+    results = capsys.readouterr().out
+    assert '"deviations": 2' in results and '"exceeds_tolerable": true' in results
     report = tmp_path / "audit.pdf"
     assert main([*base, "report", audit_id, "-o", str(report)]) == 0
     assert report.read_bytes().startswith(b"%PDF")

@@ -312,3 +312,16 @@ def test_recusal_in_the_aggregate_never_assigns_own_department():
     for c, rs in a.assignments.items():
         if a.cases[c]["department"] == "GS":
             assert "o3" not in rs
+
+
+def test_a_large_population_is_recorded_by_its_digest(monkeypatch):
+    import domain.audit as audit_module
+    from domain.sampling import population_digest
+
+    monkeypatch.setattr(audit_module, "POPULATION_LIST_MAX", 5)
+    a = _audit()
+    assert a.population["case_nos"] == [] and a.population["size"] > 5
+    pop = Population()
+    for kind, item in log_of(40):
+        (pop.case_event if kind == "case" else pop.warning_issued)(item)
+    assert a.population["digest"] == population_digest([m.case_no for m in pop.members(a.criteria_)])
