@@ -247,3 +247,22 @@ def json_text(obj) -> str:
     import json
 
     return json.dumps(obj, ensure_ascii=False)
+
+
+def test_the_light_decoding_of_the_fold_reads_what_the_events_say(world):
+    """The fold reads stored state without building event objects: the same facts and leaves."""
+    from domain.audit import Population
+    from domain.case import CASE_TOPICS
+    from domain.merkle import leaf_hash, root
+    from services.logs import notifications_after
+
+    world.ingest.report([step("A0001", "rated", "2008-10-21T10:00:00+08:00", score=2)])
+    full, leaves = Population(), []
+    for n in notifications_after(world.ledger.recorder, 0, CASE_TOPICS):
+        event = world.ledger.mapper.to_domain_event(n)
+        full.case_event(event)
+        leaves.append(leaf_hash(bytes.fromhex(event.hash)))
+    light, size, head = world.audits.fold(10**12)
+    assert light.cases == full.cases and len(light.cases) == 40
+    assert (size, head) == (len(leaves), root(leaves))
+    assert head == world.checkpoints.issue().root
