@@ -75,6 +75,15 @@ def cmd_audit_sampling(args: argparse.Namespace) -> int:
             _print(out)
             print(f"redraw {'MATCHES' if out['matches'] else 'DOES NOT MATCH'} the recorded draw", file=sys.stderr)
             return 0 if out["matches"] else 1
+        elif args.audit_cmd == "export-draw":
+            doc = audits.export_draw(args.draw_id)
+            text = json.dumps(doc, ensure_ascii=False, indent=1)
+            if args.output:
+                args.output.write_text(text)
+                print(f"wrote {args.output}: {len(doc['population'])} cases, sample of {len(doc['sample'])}")
+            else:
+                print(text)
+            return 0
         elif args.audit_cmd == "report":
             from services.audit_reports import render
 
@@ -95,6 +104,25 @@ def cmd_audit_sampling(args: argparse.Namespace) -> int:
         return 0
     finally:
         esup.close()
+
+
+def cmd_verify_draw(args: argparse.Namespace) -> int:
+    """No database: the exported note, population digest and sample, redone from the file."""
+    from domain.audit import verify_draw_export
+    from domain.errors import DomainError
+
+    try:
+        out = verify_draw_export(json.loads(args.file.read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"esup: cannot read the export: {exc}", file=sys.stderr)
+        return 2
+    except DomainError as exc:
+        print(f"esup: {exc.code}: {exc.detail}", file=sys.stderr)
+        return 2
+    for name, ok in out["checks"].items():
+        print(f"  {name:<14} {'ok' if ok else 'FAILED'}")
+    print(f"draw {out['draw_id']}: {'MATCHES' if out['matches'] else 'DOES NOT MATCH'} (checked offline)")
+    return 0 if out["matches"] else 1
 
 
 def add_sampling_commands(audit_subparsers: Any) -> None:
@@ -125,5 +153,11 @@ def add_sampling_commands(audit_subparsers: Any) -> None:
     a.add_argument("audit_id")
     a.add_argument("--format", choices=["html", "pdf", "xlsx"])
     a.add_argument("-o", "--output", type=Path, help="write to this file (format from its suffix)")
-    for name in ("plan", "draw", "assign", "finding", "close", "redraw", "report"):
+    a = audit_subparsers.add_parser("export-draw", help="a draw with its population and signed checkpoint, to check offline")
+    a.add_argument("draw_id")
+    a.add_argument("-o", "--output", type=Path)
+    a = audit_subparsers.add_parser("verify-draw", help="check an exported draw with no database (exit 1 if it differs)")
+    a.add_argument("file", type=Path)
+    a.set_defaults(func=cmd_verify_draw)
+    for name in ("plan", "draw", "assign", "finding", "close", "redraw", "report", "export-draw"):
         audit_subparsers.choices[name].set_defaults(func=cmd_audit_sampling)

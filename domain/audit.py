@@ -565,3 +565,37 @@ def feed(population: Population, events: Iterable[tuple[str, Any]]) -> Populatio
         else:
             population.warning_issued(item)
     return population
+
+
+# -- a draw, exported and checked with no database -------------------------------------------------
+
+EXPORT_FORMAT = "esup-audit-draw/1"
+
+
+def verify_draw_export(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """Check an exported draw offline: the checkpoint note verifies under the exported key and
+    names the recorded size and root; the exported population has the recorded digest; and the
+    draw, redone from the seed, the root, the population and the design, gives the recorded
+    sample and inclusion probabilities exactly."""
+    from domain import note
+    from domain.sampling import draw as draw_sample, population_digest
+
+    if doc.get("format") != EXPORT_FORMAT:
+        raise InvalidInput(f"not an {EXPORT_FORMAT} document", code="invalid_export")
+    cp = doc["checkpoint"]
+    checks: dict[str, bool] = {}
+    try:
+        body = note.verify_checkpoint(cp["note"], note.Verifier.parse(doc["verifier_key"]))
+        checks["signature"] = True
+        checks["checkpoint"] = body.size == cp["size"] and body.root.hex() == cp["root"]
+    except (note.NoteError, ValueError, KeyError):
+        checks["signature"] = checks["checkpoint"] = False
+    members = [Member(m["case_no"], m["department"], m.get("item_code", ""), m.get("item_kind", ""),
+                      frozenset(m.get("risks", []))) for m in doc["population"]]
+    checks["population"] = population_digest([m.case_no for m in members]) == doc["population_digest"]
+    n = min(Sampling.from_dict(doc["sampling"]).size(), len(members))
+    selection = draw_sample(doc["seed"], bytes.fromhex(cp["root"]), members, n, Design.parse(doc["design"]))
+    checks["sample"] = list(selection.sample) == list(doc["sample"])
+    checks["probabilities"] = {c: str(p) for c, p in selection.probabilities.items()} == dict(doc["probabilities"])
+    return {"draw_id": doc.get("draw_id"), "matches": all(checks.values()), "checks": checks,
+            "sample": list(selection.sample)}

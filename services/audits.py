@@ -11,7 +11,6 @@ recorded in one save. ``redraw`` does it all again from the log and compares.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any, Iterator
 from uuid import UUID, uuid4
 
@@ -19,7 +18,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from domain.access import ApiKey, Role, key_id
-from domain.audit import AUDIT_TOPICS, Audit, AuditState, Population, draw_id
+from domain.audit import EXPORT_FORMAT, Audit, AuditState, Population, draw_id
 from domain.case import CASE_TOPICS, EVENT_CLASSES, Case
 from domain.clock import Clock
 from domain.errors import InvalidInput, NotFound
@@ -228,6 +227,24 @@ class AuditService:
         except IntegrityError:  # another request moved the audit meanwhile
             raise AuditState(f"audit {audit.id} was changed by another request; reload it") from None
 
+    def export_draw(self, draw: str) -> dict[str, Any]:
+        """Everything needed to redo a draw with no database: the seed, the signed checkpoint and
+        the verifier key, the design and sampling, the population (re-derived from the log at the
+        checkpoint, each case with what the design reads) and the recorded sample."""
+        audit = self.by_draw(draw)
+        assert audit.population is not None and audit.draw is not None
+        cp = audit.population["checkpoint"]
+        members = self.population_at(cp["position"]).members(audit.criteria_)
+        if population_digest([m.case_no for m in members]) != audit.population["digest"]:
+            raise AuditState("the log no longer gives this draw's population: see esup audit redraw")
+        return {"format": EXPORT_FORMAT, "audit_id": str(audit.id), "draw_id": audit.draw["id"], "title": audit.title,
+                "seed": audit.draw["seed"], "method": audit.draw["method"], "design": audit.design,
+                "sampling": audit.sampling, "checkpoint": cp, "verifier_key": self.checkpoints.verifier_key(),
+                "population_digest": audit.population["digest"],
+                "population": [{"case_no": m.case_no, "department": m.department, "item_code": m.item_code,
+                                "item_kind": m.item_kind, "risks": sorted(m.risks)} for m in members],
+                "sample": audit.draw["sample"], "probabilities": audit.draw["probabilities"]}
+
     # -- verification ---------------------------------------------------------------------------------
 
     def redraw(self, draw: str) -> dict[str, Any]:
@@ -260,5 +277,3 @@ class AuditService:
                 "recorded_sample": audit.draw["sample"], "sample": sample}
 
 
-def proof_digest(text: str) -> str:  # pragma: no cover - helper for reports
-    return hashlib.sha256(text.encode()).hexdigest()

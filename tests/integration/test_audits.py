@@ -223,6 +223,20 @@ def test_the_cli_plans_draws_redraws_and_reports(district, clock, tmp_path, caps
     assert "11 of 30 cases" in out
     assert main([*base, "redraw", draw_id]) == 0
     assert '"matches": true' in capsys.readouterr().out
+    # offline: the exported draw is checked with no database at all
+    exported = tmp_path / "draw.json"
+    assert main([*base, "export-draw", draw_id, "-o", str(exported)]) == 0
+    capsys.readouterr()
+    assert main(["audit", "verify-draw", str(exported)]) == 0
+    assert "MATCHES" in capsys.readouterr().out
+    import json
+
+    doc = json.loads(exported.read_text())
+    for forged in ({**doc, "seed": doc["seed"] + "x"}, {**doc, "population": doc["population"][1:]},
+                   {**doc, "checkpoint": {**doc["checkpoint"], "root": "00" * 32}}):
+        exported.write_text(json.dumps(forged))
+        assert main(["audit", "verify-draw", str(exported)]) == 1
+        assert "DOES NOT MATCH" in capsys.readouterr().out
     reviewer = district.access.create("officer").split("_")[1]
     assert main([*base, "assign", audit_id, "--pool", json_text([{"id": reviewer}]), "--per-case", "1"]) == 0
     drawn = [line.split(":")[0].strip() for line in capsys.readouterr().out.splitlines()]
