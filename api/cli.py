@@ -380,6 +380,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=50, help="faults printed (default 50)")
     p.set_defaults(func=cmd_verify)
 
+    from api.cli_audit import add_audit_commands
+
+    add_audit_commands(sub)  # esup audit export|verify-export (+ the audit samples' commands)
+
     p = sub.add_parser("bench", add_help=False,
                        help="ingest throughput as ratios to a raw-insert floor measured in the same run "
                             "(runs python -m tools.bench; esup bench --help lists its options)")
