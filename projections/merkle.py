@@ -79,7 +79,6 @@ class MerkleTreeView(View):
         cur.execute(f"CREATE TABLE IF NOT EXISTS {p}_leaves (idx BIGINT PRIMARY KEY, position BIGINT NOT NULL,"
                     f" originator_id TEXT NOT NULL, version INTEGER NOT NULL, hash {b} NOT NULL)")
         cur.execute(f"CREATE INDEX IF NOT EXISTS {p}_leaves_event ON {p}_leaves (originator_id, version)")
-        cur.execute(f"CREATE INDEX IF NOT EXISTS {p}_leaves_position ON {p}_leaves (position)")
         cur.execute(f"CREATE TABLE IF NOT EXISTS {p}_nodes (level INTEGER NOT NULL, idx BIGINT NOT NULL,"
                     f" hash {b} NOT NULL, PRIMARY KEY (level, idx))")
         cur.execute(f"CREATE TABLE IF NOT EXISTS {p}_state (tree TEXT PRIMARY KEY, size BIGINT NOT NULL,"
