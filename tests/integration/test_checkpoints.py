@@ -139,3 +139,22 @@ def test_the_key_is_generated_into_the_data_dir_once_or_configured(tmp_path, clo
         assert (cp.size, cp.root, cp.position) == (0, merkle.EMPTY_ROOT, 0)
     finally:
         c.close()
+
+
+def test_the_origin_is_fixed_by_the_first_checkpoint(tmp_path, clock):
+    from infra.settings import Settings
+    from services.ledger_verify import LedgerVerifier
+    from services.system import Esup
+
+    a = Esup.open(Settings(data_dir=tmp_path / "d"), clock)
+    first = a.checkpoints.issue()  # before any center is registered
+    assert first.note.startswith("esup.esup/ledger\n")
+    a.close()
+    b = Esup.open(Settings(data_dir=tmp_path / "d"), clock)
+    try:
+        populate(b, clock, cases=2)  # registers center CDGX
+        assert b.checkpoints.origin == "esup.esup/ledger"
+        assert b.checkpoints.issue().note.startswith("esup.esup/ledger\n")
+        assert LedgerVerifier(b.ledger, b.views, b.checkpoints).run().ok
+    finally:
+        b.close()
