@@ -11,7 +11,8 @@ Each command's ``func(args) -> int`` is run by ``api.cli.main`` like any other c
 
 * ``esup audit export CASE_NO [-o FILE]``: the case's history with inclusion proofs, the signed
   checkpoint and the district's verifier key, one JSON file (recorded in the access log);
-* ``esup audit verify-export FILE [--key VKEY]``: checks such a file with no database at all.
+* ``esup audit verify-export FILE [--key VKEY]``: checks such a file with no database at all;
+* ``esup audit checkpoint [--log ledger|access]``: sign the tree head now and print the note.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ def add_audit_commands(sub: Any) -> Any:
     e.add_argument("case_no")
     e.add_argument("-o", "--output", type=Path, help="file to write (default CASE_NO.audit.json; - for stdout)")
     e.set_defaults(func=cmd_export)
+
+    c = audit.add_parser("checkpoint", help="sign the log's tree head now (if it moved) and print the signed note")
+    c.add_argument("--log", choices=["ledger", "access"], default="ledger")
+    c.set_defaults(func=cmd_checkpoint)
 
     v = audit.add_parser("verify-export", help="check an export file with no database (exit 1 if it does not hold)")
     v.add_argument("file", type=Path)
@@ -62,6 +67,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     path.write_text(text, encoding="utf-8")
     print(f"{path}: case {args.case_no}, {len(doc['events'])} events, checkpoint size "
           f"{doc['checkpoint'].splitlines()[1]}")
+    return 0
+
+
+def cmd_checkpoint(args: argparse.Namespace) -> int:
+    from api.cli import _open
+
+    esup = _open(args)
+    try:
+        service = esup.checkpoints if args.log == "ledger" else esup.access_checkpoints
+        sys.stdout.write(service.issue().note)
+    finally:
+        esup.close()
     return 0
 
 

@@ -58,6 +58,8 @@ def test_the_cli_exports_and_verifies_with_no_database(tmp_path, capsys):
     esup = build(settings, cases=5)
     case_no = sorted(tree_view.case_numbers(esup.views).values())[0]
     esup.close()
+    assert cli(["--data-dir", str(settings.data_dir), "audit", "checkpoint"]) == 0
+    assert capsys.readouterr().out.startswith("esup.cdgx/ledger\n")
     out = tmp_path / "case.json"
     assert cli(["--data-dir", str(settings.data_dir), "audit", "export", case_no, "-o", str(out)]) == 0
     shutil.rmtree(settings.data_dir)  # no store left at all
