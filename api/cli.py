@@ -251,7 +251,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     esup = _open(args)
     try:
-        report = LedgerVerifier(esup.ledger, esup.views, esup.checkpoints).run()
+        report = LedgerVerifier(esup.ledger, esup.views, esup.checkpoints,
+                                access_checkpoints=esup.access_checkpoints).run()
     finally:
         esup.close()
     if args.json:
@@ -261,7 +262,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     print(f"{report.cases} cases, {report.events} case events verified"
           + (f" against checkpoint {cp['origin']} size {cp['size']} (log position {cp['position']})" if cp
              else " (no checkpoint signed yet: chains only)")
-          + (f"; {report.uncovered} events after it are chain-checked only" if report.uncovered else ""))
+          + (f"; {report.uncovered} events after it are chain-checked only" if report.uncovered else "")
+          + f"; {report.access_entries} access-log entries checked against their own tree")
     chains = {(f.case_no, f.version) for f in report.faults if f.case_no is not None}
     print(f"{len(report.faults)} faults" + (f" in {len({c for c, _ in chains})} cases" if chains else ""))
     for fault in report.faults[: args.limit]:
@@ -382,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from api.cli_audit import add_audit_commands
 
-    add_audit_commands(sub)
+    add_audit_commands(sub)  # esup audit export|verify-export (+ the audit samples' commands)
 
     p = sub.add_parser("bench", add_help=False,
                        help="ingest throughput as ratios to a raw-insert floor measured in the same run "

@@ -159,10 +159,12 @@ def sample_size(confidence: Fraction, tolerable: Fraction, expected: Fraction = 
     risk_f, p_f = float(risk), float(tolerable)
     # Never fewer than the zero-deviation size; and refuse at once what would need too many cases
     # (the normal approximation, generously).
-    start = max(1, math.floor(math.log(risk_f) / math.log1p(-p_f)) - 1)
     z = 4.0
-    if z * z * p_f * (1 - p_f) / float(tolerable - expected) ** 2 > 4 * MAX_SAMPLE:
+    gap = float(tolerable - expected)
+    if (risk_f <= 0.0 or p_f <= 0.0 or gap <= 0.0 or z * z * p_f * (1 - p_f) / gap**2 > 4 * MAX_SAMPLE
+            or math.log(risk_f) / math.log1p(-p_f) > MAX_SAMPLE):
         raise InvalidSampling(f"no sample of at most {MAX_SAMPLE} cases reaches that confidence")
+    start = max(1, math.floor(math.log(risk_f) / math.log1p(-p_f)) - 1)
     for n in range(start, MAX_SAMPLE + 1):
         k = math.ceil(n * expected)
         if k >= n:

@@ -12,7 +12,7 @@ import orjson
 
 from domain.access_log import ACCESS_TOPICS, access_leaf_data
 from projections.instants import from_us, us
-from projections.merkle import MerkleTreeView
+from projections.merkle import MerkleTreeView, insert_rows
 from projections.store import Cursor, ViewStore
 
 
@@ -45,8 +45,8 @@ class AccessLogView(MerkleTreeView):
                            orjson.dumps(event.detail, option=orjson.OPT_SORT_KEYS).decode(), event.remote))
 
     def flush_extra(self, cur: Cursor) -> None:
-        cur.executemany("INSERT INTO access_log (idx, position, id, at, actor_key, role, action, case_no, detail,"
-                        " remote) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self._rows)
+        insert_rows(cur, "access_log", "idx, position, id, at, actor_key, role, action, case_no, detail, remote",
+                    self._rows, ("bigint", "bigint", "text", "bigint", "text", "text", "text", "text", "text", "text"))
         self._rows.clear()
 
     def forget(self) -> None:

@@ -98,8 +98,13 @@ class CheckpointService:
 
     @property
     def origin(self) -> str:
+        """The log's name: fixed by its first checkpoint (a log keeps its identity even if the
+        district's code is configured differently later); before that, from the district."""
         if self._origin is None:
-            self._origin = f"esup.{self._district()}/{self.tree}"
+            first = tree_view.checkpoints(self.views, self.prefix)[:1]
+            if not first:
+                return f"esup.{self._district()}/{self.tree}"
+            self._origin = first[0][2].split("\n", 1)[0]
         return self._origin
 
     @property

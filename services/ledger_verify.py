@@ -64,6 +64,7 @@ class Report:
     leaves: int = 0
     uncovered: int = 0
     faults: list[Fault] = field(default_factory=list)
+    access_entries: int = 0
 
     @property
     def ok(self) -> bool:
@@ -71,15 +72,17 @@ class Report:
 
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "checkpoint": self.checkpoint, "events": self.events, "cases": self.cases,
-                "leaves": self.leaves, "uncovered": self.uncovered, "faults": [asdict(f) for f in self.faults]}
+                "leaves": self.leaves, "uncovered": self.uncovered, "access_entries": self.access_entries, "faults": [asdict(f) for f in self.faults]}
 
 
 class LedgerVerifier:
-    def __init__(self, ledger: Any, views: Any, checkpoints: Any, batch: int = 2000) -> None:
+    def __init__(self, ledger: Any, views: Any, checkpoints: Any, batch: int = 2000,
+                 access_checkpoints: Any = None) -> None:
         self.ledger = ledger
         self.views = views
         self.checkpoints = checkpoints
         self.batch = batch
+        self.access_checkpoints = access_checkpoints  # also verify the access log's tree when given
 
     def _rows(self) -> Iterator[tuple[int, Any]]:
         """(position, notification) of every case event in the log, in order."""
@@ -243,6 +246,82 @@ class LedgerVerifier:
             if last_row_position < cp_pos:
                 faults.append(Fault("truncated", None, None, cp_pos, f"the log's case events end at position "
                                     f"{last_row_position}; the checkpoint covers {cp_size} events up to position {cp_pos}"))
+        if self.access_checkpoints is not None:
+            report.access_entries, more = verify_access_log(self.ledger, self.views, self.access_checkpoints,
+                                                            self.batch)
+            faults.extend(more)
         if progress:
             progress(report.events)
         return report
+
+
+def verify_access_log(ledger: Any, views: Any, checkpoints: Any, batch: int = 2000) -> tuple[int, list[Fault]]:
+    """The access log against its own tree and latest checkpoint: each entry is the one the tree
+    holds at its log position (kinds ``access_edited``, ``access_deleted``, ``access_inserted``,
+    ``access_truncated``, ``access_index``). Returns (entries read, faults)."""
+    from domain.access_log import ACCESS_TOPICS, access_leaf_data
+
+    faults: list[Fault] = []
+    cp = checkpoints.latest()
+    cp_pos = cp.position if cp is not None else 0
+    if cp is not None:
+        try:
+            body = note.verify_checkpoint(cp.note, checkpoints.verifier)
+            if (body.size, body.root) != (cp.size, cp.root):
+                raise note.NoteError("the recorded size or root differs from the signed note's")
+        except note.NoteError as exc:
+            faults.append(Fault("checkpoint", None, None, None, f"the access log's checkpoint does not verify: {exc}"))
+    recorded = {c.size: c.root for c in checkpoints.all()} if cp is not None else {}
+    head = tree_view.head(views, "access", "access")
+    index = tree_view.iter_leaves(views, head.size, prefix="access")
+    frontier = merkle.CompactRange()
+
+    def take() -> tuple[int, int, str, int, bytes] | None:
+        leaf = next(index, None)
+        if leaf is not None:
+            frontier.append(leaf[4])
+            if frontier.size in recorded and frontier.root() != recorded[frontier.size]:
+                faults.append(Fault("access_index", None, None, None, f"the access tree's first {frontier.size} "
+                                    "leaves do not give its checkpoint's root"))
+        return leaf
+
+    entries, last, start = 0, 0, 0
+    leaf = take()
+    while True:
+        rows = ledger.recorder.select_notifications(start=start, limit=batch, topics=ACCESS_TOPICS,
+                                                    inclusive_of_start=False)
+        if not rows:
+            break
+        for n in rows:
+            entries += 1
+            last = n.id
+            while leaf is not None and leaf[1] < n.id:
+                faults.append(Fault("access_deleted", None, None, leaf[1], f"access-log entry {leaf[2]}: the tree "
+                                    "holds it; the store has no row"))
+                leaf = take()
+            try:
+                event = ledger.mapper.to_domain_event(n)
+                digest = merkle.leaf_hash(access_leaf_data(event))
+                exact = bytes(ledger.mapper.to_stored_event(event).state) == bytes(n.state)
+            except Exception as exc:
+                digest, exact = None, False
+                problem = f"unreadable ({type(exc).__name__})"
+            else:
+                problem = None if exact else "its stored bytes are not the encoding of its content"
+            if leaf is not None and leaf[1] == n.id:
+                if str(n.originator_id) != leaf[2] or digest != leaf[4] or problem:
+                    faults.append(Fault("access_edited", None, None, n.id, f"access-log entry {leaf[2]}: "
+                                        + (problem or "not the entry the tree holds")))
+                leaf = take()
+            elif n.id <= head.position:
+                faults.append(Fault("access_inserted", None, None, n.id, f"access-log entry {n.originator_id}: a row "
+                                    "the tree does not hold"))
+        start = rows[-1].id
+    while leaf is not None:
+        faults.append(Fault("access_deleted", None, None, leaf[1], f"access-log entry {leaf[2]}: the tree holds it; "
+                            "the store has no row"))
+        leaf = take()
+    if cp is not None and last < cp_pos:
+        faults.append(Fault("access_truncated", None, None, cp_pos, f"the access log ends at position {last}; its "
+                            f"checkpoint covers {cp.size} entries up to position {cp_pos}"))
+    return entries, faults

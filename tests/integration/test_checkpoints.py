@@ -85,3 +85,76 @@ def test_checkpoints_are_signed_recorded_idempotent_and_prove_inclusion_and_cons
     esup.runner.rebuild(["merkle"])
     assert [c.size for c in cps.all()] == [first.size, second.size]
     assert tree_view.head(esup.views).root == second.root
+
+
+def test_a_serving_process_signs_on_its_timer_when_the_log_moved(store_settings, clock):
+    import time
+
+    from services.system import Esup
+
+    store_settings.checkpoint_seconds = 0.2
+    system = Esup.open(store_settings, clock)
+    try:
+        populate(system, clock, cases=3)
+        system.start_background()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and (system.checkpoints.latest() is None or
+                                               system.checkpoints.latest().size < tree_view.head(system.views).size):
+            time.sleep(0.05)
+        first = system.checkpoints.latest()
+        assert first is not None and first.size == tree_view.head(system.views).size > 0
+        time.sleep(0.6)
+        assert [c.size for c in system.checkpoints.all()] == [first.size]  # not moved: nothing new signed
+        populate(system, clock, cases=2, seed=5, year=2009)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and system.checkpoints.latest().size == first.size:
+            time.sleep(0.05)
+        assert system.checkpoints.latest().size > first.size
+    finally:
+        system.close()
+
+
+def test_the_key_is_generated_into_the_data_dir_once_or_configured(tmp_path, clock):
+    from infra.settings import Settings
+    from services.system import Esup
+
+    settings = Settings(data_dir=tmp_path / "d")
+    a = Esup.open(settings, clock)
+    key = a.checkpoints.verifier_key()
+    a.close()
+    assert (tmp_path / "d" / "checkpoint.key").exists()
+    b = Esup.open(Settings(data_dir=tmp_path / "d"), clock)
+    assert b.checkpoints.verifier_key() == key  # the same key on the next start
+    b.close()
+    configured = Settings.from_env({"ESUP_DATA_DIR": str(tmp_path / "e"),
+                                    "ESUP_CHECKPOINT_KEY": base64.b64encode(bytes(range(32))).decode(),
+                                    "ESUP_DISTRICT": "XQ", "ESUP_CHECKPOINT_SECONDS": "60"})
+    assert configured.checkpoint_seconds == 60
+    c = Esup.open(configured, clock)
+    try:
+        signer = note.Signer("esup.xq/ledger", bytes(range(32)))
+        assert c.checkpoints.verifier_key() == signer.verifier.text()
+        assert not (tmp_path / "e" / "checkpoint.key").exists()
+        cp = c.checkpoints.issue()  # an empty log: size 0, the empty root
+        assert (cp.size, cp.root, cp.position) == (0, merkle.EMPTY_ROOT, 0)
+    finally:
+        c.close()
+
+
+def test_the_origin_is_fixed_by_the_first_checkpoint(tmp_path, clock):
+    from infra.settings import Settings
+    from services.ledger_verify import LedgerVerifier
+    from services.system import Esup
+
+    a = Esup.open(Settings(data_dir=tmp_path / "d"), clock)
+    first = a.checkpoints.issue()  # before any center is registered
+    assert first.note.startswith("esup.esup/ledger\n")
+    a.close()
+    b = Esup.open(Settings(data_dir=tmp_path / "d"), clock)
+    try:
+        populate(b, clock, cases=2)  # registers center CDGX
+        assert b.checkpoints.origin == "esup.esup/ledger"
+        assert b.checkpoints.issue().note.startswith("esup.esup/ledger\n")
+        assert LedgerVerifier(b.ledger, b.views, b.checkpoints).run().ok
+    finally:
+        b.close()

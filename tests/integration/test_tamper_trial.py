@@ -87,3 +87,33 @@ def test_a_case_rewritten_with_fresh_hashes_passes_its_chain_but_not_the_tree(st
         assert named == {("edited", case_no, v) for v in range(2, len(events) + 1)}
     finally:
         esup.close()
+
+
+def test_the_access_log_is_verified_against_its_own_tree(store_settings):
+    from types import SimpleNamespace
+
+    from domain.access import Role
+    from services.ledger_verify import LedgerVerifier, verify_access_log
+
+    esup = build(store_settings, cases=2)
+    try:
+        who = SimpleNamespace(key="k9", role=Role.OFFICER)
+        for i in range(5):
+            esup.access_log.record(who, "personal_data", f"C{i}", {"path": f"/api/v1/cases/C{i}"}, "10.1.1.1")
+        esup.access_checkpoints.issue()
+        assert verify_access_log(esup.ledger, esup.views, esup.access_checkpoints) == (5, [])
+        raw = RawLedger(esup)
+        with raw.sql() as conn:
+            rows = conn.execute(f"SELECT {raw.pos}, state FROM {raw.table} WHERE topic LIKE 'esup.access_log:%'"
+                                f" ORDER BY {raw.pos}").fetchall()
+            (p1, s1), (p3, _) = (rows[1][0], bytes(rows[1][1])), (rows[3][0], None)
+            conn.execute(f"UPDATE {raw.table} SET state = {raw.ph} WHERE {raw.pos} = {raw.ph}",
+                         (s1.replace(b"10.1.1.1", b"10.1.1.2"), p1))
+            conn.execute(f"DELETE FROM {raw.table} WHERE {raw.pos} = {raw.ph}", (p3,))
+        entries, faults = verify_access_log(esup.ledger, esup.views, esup.access_checkpoints)
+        assert entries == 4
+        assert {(f.kind, f.position) for f in faults} == {("access_edited", p1), ("access_deleted", p3)}
+        report = LedgerVerifier(esup.ledger, esup.views, esup.checkpoints, access_checkpoints=esup.access_checkpoints).run()
+        assert not report.ok and {f.kind for f in report.faults} == {"access_edited", "access_deleted"}
+    finally:
+        esup.close()

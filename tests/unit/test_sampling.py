@@ -46,8 +46,10 @@ def test_zero_expected_sizes_follow_the_closed_form():
 
 
 def test_impossible_parameters_are_refused():
-    with pytest.raises(InvalidSampling):
-        sample_size(F("0.95"), F("0.05"), F("0.05"))
+    for c, t, e in [("0.95", "0.05", "0.05"), ("0.95", "1e-400", "0"), ("1", "0.05", "0"),
+                    ("0." + "9" * 400, "0.05", "0"), ("0.95", "0.0001", "0"), ("0.95", "0.5", "0.4999")]:
+        with pytest.raises(InvalidSampling):
+            sample_size(F(c), F(t), F(e))
 
 
 def test_upper_limit_is_the_clopper_pearson_bound():
