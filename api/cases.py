@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from api.deps import EsupDep, PrincipalDep, applicant_view, check_case_access, show_case
 from domain.steps import parse_instant
@@ -12,8 +12,21 @@ from domain.steps import parse_instant
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 
 
+def log_read(esup: Any, request: Request, p: Any, case_no: str, applicant: Any, **detail: Any) -> None:
+    """Officers' reads are logged (查阅留痕) before the answer leaves: personal data read, a case
+    replayed as of an instant, a history with personal data (services/access_log.py)."""
+    replay = detail.get("as_of") is not None
+    if not replay and not (applicant and p.sees_personal_data):
+        return
+    action = "replay" if replay else detail.pop("action", "personal_data")
+    shown = {k: v for k, v in detail.items() if v is not None and k != "action"}
+    esup.access_log.record(p, action, case_no, {"path": request.url.path, "personal_data": bool(
+        applicant and p.sees_personal_data), **shown}, request.client.host if request.client else None)
+
+
 @router.get("/{case_no}")
-def get_case(case_no: str, esup: EsupDep, p: PrincipalDep, as_of: str | None = None, by: str = "recorded") -> Any:
+def get_case(request: Request, case_no: str, esup: EsupDep, p: PrincipalDep, as_of: str | None = None,
+             by: str = "recorded") -> Any:
     check_case_access(esup.cases.owner(case_no), p)  # before any damage could tell it exists
     if as_of is None:
         case = esup.cases.current(case_no)
@@ -23,11 +36,12 @@ def get_case(case_no: str, esup: EsupDep, p: PrincipalDep, as_of: str | None = N
     if as_of:
         out["as_of"] = as_of
         out["by"] = by
+    log_read(esup, request, p, case_no, out.get("applicant"), as_of=as_of, by=by if as_of else None)
     return out
 
 
 @router.get("/{case_no}/events")
-def get_events(case_no: str, esup: EsupDep, p: PrincipalDep) -> Any:
+def get_events(request: Request, case_no: str, esup: EsupDep, p: PrincipalDep) -> Any:
     rows = esup.cases.rows(case_no)
     check_case_access(esup.cases.owner(case_no), p)
     out = []
@@ -44,6 +58,8 @@ def get_events(case_no: str, esup: EsupDep, p: PrincipalDep) -> Any:
             "occurred_at": e.occurred_at, "recorded_at": e.timestamp, "actor": e.actor, "data": data,
             "derived": e.derived, "flags": e.flags, "prev_hash": e.prev_hash, "hash": e.hash,
         })
+    applicant = next((e["data"].get("applicant") for e in out if "data" in e and e["data"].get("applicant")), None)
+    log_read(esup, request, p, case_no, applicant, action="history")
     return {"case_no": case_no, "events": out}
 
 

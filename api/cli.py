@@ -241,34 +241,34 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    """Rebuild every case from its events and verify its hash chain."""
-    from tqdm import tqdm
+    """Verify every case's hash chain and the whole log against the latest signed checkpoint;
+    exit 1 naming each edited, deleted, inserted or reordered event and any truncation."""
+    import json
 
-    from infra.logs import notifications_after
+    from services.ledger_verify import LedgerVerifier
 
     esup = _open(args)
-    seen, broken = set(), []
-    head = esup.ledger.recorder.max_notification_id() or 0
-    with tqdm(total=head, unit="event", desc="verifying", disable=args.quiet) as bar:
-        last = 0
-        for n in notifications_after(esup.ledger.recorder, 0, ["esup.case:Case.Submitted"], page=2000):
-            bar.update(n.id - last)
-            last = n.id
-            if n.originator_id in seen:
-                continue
-            seen.add(n.originator_id)
-            try:
-                case_no = esup.ledger.mapper.to_domain_event(n).case_no  # type: ignore[attr-defined]
-            except Exception:  # the first row itself is damaged
-                broken.append((str(n.originator_id), 1))
-                continue
-            verdict = esup.cases.verify(case_no)  # a missing or unreadable row breaks the chain there
-            if not verdict["verified"]:
-                broken.append((case_no, verdict["first_bad_version"]))
-    print(f"{len(seen)} cases verified, {len(broken)} broken chains")
-    for case_no, v in broken[:20]:
-        print(f"  {case_no}: first bad event v{v}")
-    return 1 if broken else 0
+    try:
+        report = LedgerVerifier(esup.ledger, esup.views, esup.checkpoints,
+                                access_checkpoints=esup.access_checkpoints).run()
+    finally:
+        esup.close()
+    if args.json:
+        print(json.dumps(report.as_dict(), ensure_ascii=False, indent=1))
+        return 0 if report.ok else 1
+    cp = report.checkpoint
+    print(f"{report.cases} cases, {report.events} case events verified"
+          + (f" against checkpoint {cp['origin']} size {cp['size']} (log position {cp['position']})" if cp
+             else " (no checkpoint signed yet: chains only)")
+          + (f"; {report.uncovered} events after it are chain-checked only" if report.uncovered else "")
+          + f"; {report.access_entries} access-log entries checked against their own tree")
+    chains = {(f.case_no, f.version) for f in report.faults if f.case_no is not None}
+    print(f"{len(report.faults)} faults" + (f" in {len({c for c, _ in chains})} cases" if chains else ""))
+    for fault in report.faults[: args.limit]:
+        print("  " + fault.line())
+    if len(report.faults) > args.limit:
+        print(f"  ... {len(report.faults) - args.limit} more (--limit, or --json for all)")
+    return 0 if report.ok else 1
 
 
 def calendar_warnings(esup) -> list[str]:
@@ -377,9 +377,15 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("year", type=int, nargs="?")
     p.set_defaults(func=cmd_calendar)
 
-    p = sub.add_parser("verify", help="rebuild every case and verify its hash chain")
+    p = sub.add_parser("verify", help="verify every case's hash chain and the whole log against the latest checkpoint")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--json", action="store_true", help="the whole report as JSON")
+    p.add_argument("--limit", type=int, default=50, help="faults printed (default 50)")
     p.set_defaults(func=cmd_verify)
+
+    from api.cli_audit import add_audit_commands
+
+    add_audit_commands(sub)  # esup audit export|verify-export (+ the audit samples' commands)
 
     p = sub.add_parser("bench", add_help=False,
                        help="ingest throughput as ratios to a raw-insert floor measured in the same run "

@@ -189,6 +189,123 @@ def _unit_ops() -> dict[tuple[str, str], dict[str, Any]]:
 WARNING_LIST = obj({"warnings": arr(ref("Warning")), "as_of": INSTANT, "by": _t("string", enum=["recorded", "occurred"])},
                    required=["warnings"])
 
+# -- audits (抽查) ------------------------------------------------------------------------------
+AUDIT = obj({"id": STR, "title": STR, "state": _t("string", enum=["planned", "drawn", "assigned", "closed"]),
+             "planned_at": INSTANT, "population_criteria": ANY_OBJ, "sampling": ANY_OBJ, "design": ANY_OBJ,
+             "checklist": arr(ANY_OBJ), "population": _t(["object", "null"]), "draw": _t(["object", "null"]),
+             "cases": arr(ANY_OBJ), "pool": arr(ANY_OBJ), "assignments": ANY_OBJ, "findings": arr(ANY_OBJ),
+             "results": _t(["object", "null"]), "closed_at": NINSTANT},
+            required=["id", "title", "state", "draw", "results"])
+AUDIT_UNKNOWN = {404: ["unknown_audit"]}
+AUDIT_ACT = _merge(ROLE, BODY, AUDIT_UNKNOWN, {409: ["audit_state"]})
+FINDING = obj({"case_no": STR, "reviewer": STR, "points": ANY_OBJ, "note": NSTR, "recorded_at": INSTANT},
+              required=["case_no", "reviewer", "points"])
+REPORT_MEDIA = {"text/html": {"schema": STR}, "application/pdf": {"schema": _t("string", format="binary")},
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"schema": _t("string", format="binary")}}
+AUDIT_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
+    ("get", "/api/v1/audits/sample-size"): {
+        "ok": {200: obj({"n": INT, "confidence": NUM, "tolerable": NUM, "expected": NUM, "allowed_deviations": INT},
+                        required=["n"])},
+        "problems": {422: ["invalid_sampling", "missing_field", "invalid_request"]},
+        "params": {"confidence": {"description": "0 < c < 1, e.g. 0.95 (or 95%)"},
+                   "tolerable": {"description": "tolerable deviation rate, e.g. 0.05"},
+                   "expected": {"description": "expected deviation rate, below the tolerable one (default 0)"}},
+    },
+    ("get", "/api/v1/audits/mine"): {"ok": {200: obj({"cases": arr(ANY_OBJ)})}, "problems": ROLE},
+    ("get", "/api/v1/audits/draws/{draw_id}/redraw"): {
+        "ok": {200: obj({"draw_id": STR, "audit_id": STR, "matches": BOOL, "checks": ANY_OBJ, "sample": arr(STR),
+                         "recorded_sample": arr(STR)}, required=["draw_id", "matches", "checks"])},
+        "problems": _merge(ROLE, {404: ["unknown_draw"]}),
+    },
+    ("post", "/api/v1/audits"): {
+        "body": obj({"title": _t("string", minLength=1, maxLength=200),
+                     "population": obj({"from": DATE, "to": DATE, "on": _t("string", enum=["concluded", "accepted"]),
+                                        "departments": arr(STR), "items": arr(STR), "item_kinds": arr(STR),
+                                        "only": _t(["string", "null"], enum=["warnings", "anomalies", "flagged", None])},
+                                       required=["from", "to"]),
+                     "sampling": obj({"confidence": NUM, "tolerable": NUM, "expected": NUM, "n": INT}, required=[]),
+                     "design": obj({"method": _t("string", enum=["simple", "stratified", "weighted"]),
+                                    "stratify_by": _t("string", enum=["department", "item_kind"]),
+                                    "allocation": _t("string", enum=["proportional", "equal"]),
+                                    "weights": ANY_OBJ}, required=[]),
+                     "checklist": arr(ANY_OBJ)}, required=["title", "population"]),
+        "ok": {201: AUDIT},
+        "problems": _merge(ROLE, BODY, {422: ["missing_field", "invalid_field", "unknown_field", "invalid_sampling"]}),
+    },
+    ("get", "/api/v1/audits"): {"ok": {200: obj({"audits": arr(ANY_OBJ)})}, "problems": ROLE},
+    ("get", "/api/v1/audits/{audit_id}"): {"ok": {200: AUDIT}, "problems": _merge(ROLE, AUDIT_UNKNOWN)},
+    ("post", "/api/v1/audits/{audit_id}/draw"): {
+        "body": obj({"seed": _t("string", minLength=1, maxLength=500)}), "ok": {200: AUDIT},
+        "problems": _merge(AUDIT_ACT, {409: ["empty_population"], 422: ["missing_field", "invalid_field",
+                                                                        "invalid_sampling"]}),
+    },
+    ("post", "/api/v1/audits/{audit_id}/assign"): {
+        "body": obj({"pool": arr(obj({"id": STR, "name": STR, "departments": arr(STR), "conflicts": arr(STR)},
+                                     required=["id"]), minItems=1),
+                     "per_case": _t("integer", minimum=1, maximum=10)}, required=["pool"]),
+        "ok": {200: AUDIT},
+        "problems": _merge(AUDIT_ACT, {409: ["recusal_impossible"], 422: ["missing_field", "invalid_field",
+                                                                          "unknown_reviewer"]}),
+    },
+    ("post", "/api/v1/audits/{audit_id}/findings"): {
+        "body": obj({"case_no": STR, "points": ANY_OBJ, "note": STR}, required=["case_no", "points"]),
+        "ok": {201: FINDING},
+        "problems": _merge(AUDIT_ACT, {403: ["not_assigned"], 422: ["missing_field", "invalid_field", "unknown_field",
+                                                                    "not_in_sample"]}),
+    },
+    ("post", "/api/v1/audits/{audit_id}/close"): {
+        "body": obj({"note": STR}, required=[]), "body_required": False, "ok": {200: AUDIT},
+        "problems": _merge(ROLE, AUDIT_UNKNOWN, {409: ["audit_state", "findings_incomplete"]}),
+    },
+    ("get", "/api/v1/audits/{audit_id}/report"): {
+        "ok": {200: {"description": "the report with the draw's proof", "content": REPORT_MEDIA}},
+        "problems": _merge(ROLE, AUDIT_UNKNOWN, {422: ["invalid_query", "invalid_request"]}),
+        "params": {"format": {"enum": ["html", "pdf", "xlsx"]}},
+    },
+}
+
+
+TEXT_OK = lambda what: {"description": what, "content": {"text/plain": {"schema": STR}}}  # noqa: E731
+LOG_PARAM = {"log": {"enum": ["ledger", "access"], "description": "ledger (case events, default) or access (officers' reads)"}}
+CHECKPOINT = obj({"size": INT, "root": _t("string", description="base64 RFC 6962 root"), "note": STR,
+                  "issued_at": INSTANT, "position": INT})
+B64_LIST = arr(_t("string", description="base64 SHA-256"))
+INTEGRITY_OPS: dict[tuple[str, str], dict[str, Any]] = {
+    ("get", "/api/v1/checkpoints/latest"): {
+        "ok": {200: TEXT_OK("the signed note (C2SP tlog-checkpoint)")},
+        "problems": {404: ["no_checkpoint"], 422: ["invalid_query"]}, "params": LOG_PARAM,
+    },
+    ("post", "/api/v1/checkpoints"): {
+        "body": obj({}, required=[]), "body_required": False,  # no body needed (test_openapi: every POST declares one)
+        "ok": {201: CHECKPOINT, 200: CHECKPOINT},
+        "ok_descriptions": {201: "signed and recorded", 200: "the log has not moved: the latest checkpoint"},
+        "problems": _merge(ROLE, {422: ["invalid_query"], 500: ["tree_inconsistent"]}), "params": LOG_PARAM,
+    },
+    ("get", "/api/v1/checkpoints/key"): {
+        "ok": {200: TEXT_OK("the verifier key, name+keyid+base64(0x01 and the Ed25519 public key)")},
+        "problems": {422: ["invalid_query"]}, "params": LOG_PARAM,
+    },
+    ("get", "/api/v1/proofs/inclusion"): {
+        "ok": {200: obj({"case_no": STR, "version": INT, "leaf_index": INT, "position": INT, "tree_size": INT,
+                         "leaf_hash": STR, "root": STR, "proof": B64_LIST, "checkpoint": NSTR})},
+        "problems": {404: ["unknown_case", "unknown_event", "no_checkpoint"],
+                     422: ["invalid_size", "invalid_version", "not_yet_covered"]},
+    },
+    ("get", "/api/v1/proofs/consistency"): {
+        "ok": {200: obj({"from": INT, "to": INT, "from_root": STR, "to_root": STR, "proof": B64_LIST,
+                         "from_checkpoint": NSTR, "to_checkpoint": NSTR})},
+        "problems": {404: ["no_checkpoint"], 422: ["invalid_size", "invalid_query"]}, "params": LOG_PARAM,
+    },
+    ("get", "/api/v1/access-log"): {
+        "ok": {200: obj({"entries": arr(obj({
+            "index": INT, "position": INT, "id": STR, "at": INSTANT, "key": NSTR, "role": NSTR,
+            "action": _t("string", enum=["personal_data", "replay", "export", "history"]), "case_no": NSTR,
+            "detail": ANY_OBJ, "remote": NSTR}))})},
+        "problems": _merge(ROLE, {422: ["invalid_query"]}),
+        "params": {"action": {"enum": ["personal_data", "replay", "export", "history"]}},
+    },
+}
+
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/api/v1/steps"): {
         "body": ref("Step"), "ok": {201: ref("StepOutcome"), 200: ref("StepOutcome")}, "problems": STEP_REFUSALS,
@@ -319,6 +436,8 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "params": {"group_by": {"enum": ["center", "hall", "department", "window", "staff", "item", "day"]},
                    "format": {"enum": ["json", "csv", "xlsx"]}, "from": {"format": "date"}, "to": {"format": "date"}},
     },
+    **INTEGRITY_OPS,
+    **AUDIT_OPERATIONS,
     ("get", "/healthz"): {"public": True, "ok": {200: obj({
         "status": _t("string", enum=["ok", "degraded"]), "store": STR, "ledger_position": NINT,
         "alarms": arr(obj({"code": STR, "view": STR, "position": INT, "detail": STR})),

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from infra.settings import anomaly_policy
+from projections.access_log import AccessLogView
 from projections.anomalies import AnomalyView
 from projections.calendars import Calendars
 from projections.case_board import CaseBoard
+from projections.merkle import LedgerTree
 from projections.performance import PerformanceView
 from projections.runner import View
 from projections.store import ViewStore
@@ -20,7 +22,8 @@ def all_views(store: ViewStore, reference: Any, planner: Any) -> list[View]:
     warning policy (``planner``)."""
     calendars = Calendars(reference)
     return [CaseBoard(), AnomalyView(store, calendars, anomaly_policy()), PerformanceView(calendars),
-            WarningThresholds(planner), WarningBoard()]
+            WarningThresholds(planner), WarningBoard(), LedgerTree(), AccessLogView()]
 
 
-VIEW_NAMES = ("case_board", "anomalies", "performance", "warning_thresholds", "warning_board")
+VIEW_NAMES = ("case_board", "anomalies", "performance", "warning_thresholds", "warning_board", "merkle",
+              "access_log")

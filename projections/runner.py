@@ -56,7 +56,8 @@ class View:
         self.process(self._cur, event, notification_id)
 
     def flush(self, cur: Cursor) -> None:
-        pass
+        """After the batch's last event, in the same transaction: write what the view gathered
+        for the whole batch at once (e.g. one multi-row insert)."""
 
     def process(self, cur: Cursor, event: Any, notification_id: int) -> None:
         raise NotImplementedError

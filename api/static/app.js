@@ -931,6 +931,7 @@
     });
     $('#tl-events').replaceChildren(...rows);
   }
+  window.esupOpenCase = (caseNo) => openCase(caseNo); // the audit panel (audits.js) opens a drawn case's timeline
   function closeCase() {
     state.openCase = null;
     $('#timeline').hidden = true;

@@ -160,6 +160,17 @@ def known_calls(warning: str) -> list[tuple[str, str, dict, dict, object]]:
         ("POST", "/api/v1/warnings/{warning_id}/escalate", {"warning_id": warning}, {}, {"note": "请说明", "within": {"value": 2, "unit": "working_days"}}),
         ("POST", "/api/v1/warnings/{warning_id}/close", {"warning_id": warning}, {}, {"note": "已办结"}),
         ("GET", "/api/v1/sources/refusals", {}, {}, None),
+        ("GET", "/api/v1/audits/sample-size", {}, {"confidence": "0.95", "tolerable": "0.05", "expected": "0.01"}, None),
+        ("POST", "/api/v1/audits", {}, {}, {"title": "2008年10月抽查", "population": {"from": "2008-10-01", "to": "2008-10-31"},
+                                             "sampling": {"n": 1}, "design": {"method": "weighted"}}),
+        ("GET", "/api/v1/audits", {}, {}, None),
+        ("GET", "/api/v1/audits/mine", {}, {}, None),
+        ("POST", "/api/v1/checkpoints", {}, {}, None),
+        ("GET", "/api/v1/checkpoints/latest", {}, {}, None),
+        ("GET", "/api/v1/checkpoints/key", {}, {"log": "access"}, None),
+        ("GET", "/api/v1/proofs/inclusion", {}, {"case_no": "C1", "version": 1}, None),
+        ("GET", "/api/v1/proofs/consistency", {}, {"from": 1}, None),
+        ("GET", "/api/v1/access-log", {}, {}, None),
         ("GET", "/healthz", {}, {}, None),
     ]
 
