@@ -28,7 +28,7 @@ from domain.sampling import assign_reviewers, check_seed, parse_pool, population
 from domain.sampling import draw as draw_sample
 from domain.warning import CaseWarning
 from services.ingest import Principal
-from services.logs import notifications_after
+from infra.logs import notifications_after
 
 DERIVATION = ("case events and warning issues at ledger positions <= checkpoint.position, in log order, folded by "
               "domain.audit.Population; members admitted by the plan's criteria, ordered by case number")

@@ -51,7 +51,7 @@ def main() -> None:
         events = len(steps)
         t0 = time.perf_counter()
         n = 0
-        from services.logs import notifications_after
+        from infra.logs import notifications_after
 
         for _ in notifications_after(esup.ledger.recorder, 0):
             n += 1

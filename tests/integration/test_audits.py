@@ -268,7 +268,7 @@ def test_the_light_decoding_of_the_fold_reads_what_the_events_say(world):
     from domain.audit import Population
     from domain.case import CASE_TOPICS
     from domain.merkle import leaf_hash, root
-    from services.logs import notifications_after
+    from infra.logs import notifications_after
 
     world.ingest.report([step("A0001", "rated", "2008-10-21T10:00:00+08:00", score=2)])
     full, leaves = Population(), []
