@@ -38,6 +38,7 @@ from domain.calendar import CHINA_TZ
 from domain.case import STEP_TOPICS
 from domain.warning import CaseWarning
 from projections.calendars import Calendars
+from projections.case_board import KEEP
 from projections.instants import from_us, us
 from projections.runner import View
 from projections.store import Cursor, ViewStore
@@ -65,10 +66,15 @@ class AnomalyView(View):
         self.store = store  # where a wall-clock ``sweep`` writes
         self.calendars = calendars
         self.policy = policy or AnomalyPolicy()
-        self.anomalies = Grouped("anomalies", ANOMALY_COLUMNS, json=("evidence", "details"))
-        self.pending = Grouped("anomaly_pending", PENDING_COLUMNS, json=("evidence",))
-        self.cases = Keyed("anomaly_cases", ("case_id", "state"), json=("state",))
-        self._states: dict[str, CaseState] = {}
+        self.anomalies = Grouped("anomalies", ANOMALY_COLUMNS, json=("evidence", "details"), keep=KEEP)
+        self.pending = Grouped("anomaly_pending", PENDING_COLUMNS, json=("evidence",), keep=KEEP)
+        self.cases = Keyed("anomaly_cases", ("case_id", "state"), json=("state",), keep=KEEP)
+        self._states: dict[str, CaseState] = {}  # the rules' state of the cases in memory, decoded
+
+    def forget(self) -> None:
+        for table in (self.anomalies, self.pending, self.cases):
+            table.clear()
+        self._states = {}
 
     # -- schema ---------------------------------------------------------------------------
 
@@ -138,9 +144,9 @@ class AnomalyView(View):
 
     def begin(self, cur: Cursor, events: Sequence[Any]) -> None:
         self._cur = cur
-        for table in (self.anomalies, self.pending, self.cases):
-            table.clear()
-        self._states = {}
+        # The three tables hold the same cases: kept between batches, or all dropped together.
+        if any([table.begin_batch() for table in (self.anomalies, self.pending, self.cases)]):
+            self.forget()
         self._dirty_states: set[str] = set()
         self.calendars.sync()
         ids = {e.case_id if isinstance(e, CaseWarning.Withdrawn) else str(e.originator_id) for e in events}
@@ -173,7 +179,6 @@ class AnomalyView(View):
         if self._clock_moved:
             cur.execute("INSERT INTO anomaly_clock (clock_key, instant) VALUES ('log', ?)"
                         " ON CONFLICT (clock_key) DO UPDATE SET instant = excluded.instant", (self._log_now,))
-        self._states = {}
 
     def apply(self, event: Any, notification_id: int) -> None:
         if isinstance(event, CaseWarning.Withdrawn):
@@ -296,9 +301,9 @@ class AnomalyView(View):
         if self._table_due is not None and self._table_due < now:
             found = self._cur.execute(
                 "SELECT DISTINCT case_id FROM anomaly_pending WHERE due_at IS NOT NULL AND due_at < ?", (now,)).fetchall()
-            fresh = [r[0] for r in found if not self.pending.loaded(r[0])]
-            self._load(self._cur, fresh)
-            for cid in fresh:
+            due_cases = [r[0] for r in found]
+            self._load(self._cur, due_cases)  # those not in memory yet
+            for cid in due_cases:  # in memory or just read: their timers go on the heap (checked when popped)
                 for rule, r in self.pending.rows(cid).items():
                     if r["due_at"] is not None:
                         heapq.heappush(self._heap, (r["due_at"], cid, rule))

@@ -15,6 +15,7 @@ from projections.runner import View
 from projections.store import Cursor
 from projections.tables import Keyed
 
+KEEP = 50_000  # cases whose rows stay in memory between batches (the open ones, mostly)
 COLUMNS = ("case_id", "case_no", "department", "window_code", "item_code", "on_the_spot", "status", "suspended",
            "submitted_at", "accepted_at", "promised_due_at", "legal_due_at", "closed_at", "on_time", "score", "flags",
            "version", "position")
@@ -60,10 +61,13 @@ class CaseBoard(View):
     # -- a batch ----------------------------------------------------------------------------------
 
     def __init__(self) -> None:
-        self.rows = Keyed("case_board", COLUMNS)
+        self.rows = Keyed("case_board", COLUMNS, keep=KEEP)
+
+    def forget(self) -> None:
+        self.rows.clear()
 
     def begin(self, cur: Cursor, events: Sequence[Any]) -> None:
-        self.rows.clear()
+        self.rows.begin_batch()
         self.rows.load(cur, {str(e.originator_id) for e in events})
 
     def flush(self, cur: Cursor) -> None:

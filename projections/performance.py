@@ -27,6 +27,7 @@ from projections.calendars import Calendars, local_day
 from projections.instants import from_us, us
 from projections.runner import View
 from projections.store import Cursor
+from projections.case_board import KEEP
 from projections.tables import Keyed
 
 COLUMNS = ("case_id", "case_no", "department", "window_code", "staff_code", "item_code", "item_version", "on_the_spot",
@@ -47,7 +48,10 @@ class PerformanceView(View):
 
     def __init__(self, calendars: Calendars) -> None:
         self.calendars = calendars
-        self.rows = Keyed("perf_cases", COLUMNS)
+        self.rows = Keyed("perf_cases", COLUMNS, keep=KEEP)
+
+    def forget(self) -> None:
+        self.rows.clear()
 
     def create(self, cur: Cursor) -> None:
         cur.execute(
@@ -97,7 +101,7 @@ class PerformanceView(View):
     # -- a batch ----------------------------------------------------------------------------------
 
     def begin(self, cur: Cursor, events: Sequence[Any]) -> None:
-        self.rows.clear()
+        self.rows.begin_batch()
         self.calendars.sync()
         self.rows.load(cur, {str(e.originator_id) for e in events})
 

@@ -221,6 +221,15 @@ class ProjectionRunner:
             items.append((n, event))
         if not items:
             return
+        try:
+            self._apply_items(cur, name, view, items, diagnose)
+        except BaseException:
+            view.forget()  # the transaction rolls back: nothing the view kept of this batch holds
+            raise
+
+    @staticmethod
+    def _apply_items(cur: Cursor, name: str, view: View, items: Sequence[tuple[Notification, Any]],
+                     diagnose: bool) -> None:
         if diagnose:
             for n, event in items:
                 try:

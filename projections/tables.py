@@ -10,6 +10,11 @@ ones. On PostgreSQL psycopg pipelines ``executemany``; on SQLite it is one prepa
 * :class:`Grouped`: the rows of one group (a case's pending timers, by rule), rewritten whole
   when the group changed.
 
+Between batches a table may keep what it read (``keep``: up to that many keys; all are dropped
+at once beyond it), so a case touched by the next batch too is not read again. Only a view
+that is its table's one writer keeps rows: the runner makes a view ``forget`` them when another
+process moved it, when a rebuild replaced its tables, and when a batch failed.
+
 Rows are plain dicts keyed by column name (``json`` columns hold the decoded value in memory); a view must ``load`` the keys a batch needs before
 it reads them (``get`` of a key not loaded raises, so a forgotten load cannot read stale data).
 """
@@ -35,7 +40,9 @@ class NotLoaded(KeyError):
 
 
 class Keyed:
-    def __init__(self, table: str, columns: Sequence[str], key: str = "case_id", json: Sequence[str] = ()) -> None:
+    def __init__(self, table: str, columns: Sequence[str], key: str = "case_id", json: Sequence[str] = (),
+                 keep: int = 0) -> None:
+        self.keep = keep
         self.table = table
         self.columns = tuple(columns)
         self.key = key
@@ -98,7 +105,15 @@ class Keyed:
         for chunk in _chunks(gone):
             cur.execute(self._delete.format(marks=", ".join("?" * len(chunk))), chunk)
         cur.executemany(self._upsert, [_encoded(r, self.columns, self.json) for r in live])  # type: ignore[arg-type]
-        self.clear()
+        self.dirty.clear()
+
+    def begin_batch(self) -> bool:
+        """A new batch: keep what was read (within ``keep``) or start empty. True if emptied."""
+        self.dirty.clear()
+        if len(self.rows) > self.keep:
+            self.rows.clear()
+            return True
+        return False
 
     def clear(self) -> None:
         self.rows.clear()
@@ -107,7 +122,8 @@ class Keyed:
 
 class Grouped:
     def __init__(self, table: str, columns: Sequence[str], group: str = "case_id", sub: str = "rule",
-                 json: Sequence[str] = ()) -> None:
+                 json: Sequence[str] = (), keep: int = 0) -> None:
+        self.keep = keep
         self.table = table
         self.columns = tuple(columns)
         self.json = tuple(json)
@@ -170,7 +186,14 @@ class Grouped:
             cur.execute(self._delete.format(marks=", ".join("?" * len(chunk))), chunk)
         cur.executemany(self._insert, [_encoded(r, self.columns, self.json)
                                        for g in dirty for r in self.groups[g].values()])
-        self.clear()
+        self.dirty.clear()
+
+    def begin_batch(self) -> bool:
+        self.dirty.clear()
+        if len(self.groups) > self.keep:
+            self.groups.clear()
+            return True
+        return False
 
     def clear(self) -> None:
         self.groups.clear()

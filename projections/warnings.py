@@ -31,6 +31,7 @@ from domain.warning import OPEN_STATUSES, STATUSES, WARNING_TOPICS, CaseWarning
 from projections.instants import from_us, us  # noqa: F401  (re-exported for the board's readers)
 from projections.runner import View
 from projections.store import Cursor
+from projections.case_board import KEEP
 from projections.tables import Grouped, Keyed
 
 log = logging.getLogger("esup.warnings")
@@ -124,7 +125,8 @@ class WarningThresholds(View):
 
     def __init__(self, planner: Planner) -> None:
         self.planner = planner
-        self.cases = Keyed("warning_cases", CASE_COLUMNS)
+        self.cases = Keyed("warning_cases", CASE_COLUMNS, keep=KEEP)
+        # Not kept between batches: the scheduler deletes the thresholds it handled.
         self.thresholds = Grouped("warning_thresholds", THRESHOLD_COLUMNS)
         self._earned_rows: list[tuple[Any, ...]] = []
 
@@ -197,9 +199,13 @@ class WarningThresholds(View):
 
     # -- a batch ----------------------------------------------------------------------------------
 
-    def begin(self, cur: Cursor, events: Sequence[Any]) -> None:
+    def forget(self) -> None:
         self.cases.clear()
         self.thresholds.clear()
+
+    def begin(self, cur: Cursor, events: Sequence[Any]) -> None:
+        self.cases.begin_batch()
+        self.thresholds.begin_batch()
         self._earned_rows = []
         self.planner.sync()
         ids = {e.case_id if isinstance(e, CaseWarning.Event) else str(e.originator_id) for e in events}
