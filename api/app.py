@@ -22,7 +22,7 @@ from services.system import Esup
 
 # Modules with ``install(app, esup, deps)``; ``deps`` has principal (a FastAPI dependency),
 # require(principal, *roles), body(request), applicant_view(sealed, principal), check_case_access.
-ROUTE_MODULES: list[str] = ["api.monitor", "api.warnings", "api.supervision"]
+ROUTE_MODULES: list[str] = ["api.monitor", "api.warnings", "api.supervision", "api.bundles"]
 
 
 class BodyTooLarge(DomainError):
@@ -147,7 +147,13 @@ def create_app(esup: Esup) -> FastAPI:
 
     @app.get("/api/v1/cases/{case_no}", tags=["cases"])
     def get_case(case_no: str, as_of: str | None = None, by: str = "recorded", p: Principal = Depends(principal)) -> Any:
-        check_case_access(esup.cases.owner(case_no), p)  # before any damage could tell it exists
+        try:
+            owner = esup.cases.owner(case_no)
+        except NotFound:
+            if as_of is None and esup.bundles is not None and esup.bundles.is_bundle(case_no):
+                return esup.bundles.show(case_no, p)  # a parallel-approval bundle: its parts and their states
+            raise
+        check_case_access(owner, p)  # before any damage could tell it exists
         if as_of is None:
             case = esup.cases.current(case_no)
         else:

@@ -128,7 +128,7 @@ class Bundle(Aggregate):
             b.accepted_at = self.occurred_at
             b.promised_due_at = self.promised_due_at
             b.legal_due_at = self.legal_due_at
-            b.source_event_ids[self.source_event_id] = b.version
+            b.source_event_ids[self.source_event_id] = self.originator_version
 
     class PartClosed(Event):
         TOPIC = "esup.bundle:Bundle.PartClosed"
@@ -316,14 +316,14 @@ class PartOf(Aggregate):
 BUNDLE_TOPICS = (Bundle.Submitted.TOPIC, Bundle.Accepted.TOPIC, Bundle.PartClosed.TOPIC, Bundle.Concluded.TOPIC)
 
 
-def bundle_thresholds(accepted_at: datetime | None, channel: ChannelTerms, promised_due_at: datetime | None,
+def bundle_thresholds(accepted_at: datetime | None, promised: Limit, legal: Limit, promised_due_at: datetime | None,
                       legal_due_at: datetime | None, calendar: WorkingCalendar,
                       policy: WarningPolicy = DEFAULT_WARNING_POLICY) -> list[Threshold]:
     """The bundle's own yellow / red / severe instants, by the case rule (domain/thresholds.py)
     applied to the bundle's clock: yellow when most of its promised time is used, red when its
     promised deadline passes, severe at the legal one."""
     policy = replace(policy, steps=())  # a bundle has no steps of its own
-    return plan(CaseClock(accepted_at, channel.promised_limit, channel.legal_limit, promised_due_at, legal_due_at),
+    return plan(CaseClock(accepted_at, promised, legal, promised_due_at, legal_due_at),
                 policy, calendar)
 
 

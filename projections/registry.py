@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from projections.anomalies import AnomalyView
+from projections.bundles import BundleView
 from projections.case_board import CaseBoard
 from projections.performance import PerformanceView
 from projections.runner import View
 from projections.warnings import WarningBoard, WarningThresholds
 
 
-def all_views() -> list[View]:
-    return [CaseBoard(), AnomalyView(), PerformanceView(), WarningThresholds(), WarningBoard()]
+def all_views(load_case=None, calendar_for=None) -> list[View]:
+    """``load_case`` (a case number -> the Case, or None) and ``calendar_for`` (a center -> its
+    working calendar) are the bundle view's dependencies, given to its constructor."""
+    return [CaseBoard(), AnomalyView(), PerformanceView(), WarningThresholds(), WarningBoard(),
+            BundleView(load_case, calendar_for)]
 
 
 def bind_supervision_views(esup) -> None:

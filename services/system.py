@@ -16,6 +16,7 @@ from projections.store import ViewStore, open_view_store
 from infra.settings import Settings
 from services.access import AccessService
 from services.apps import Access, Ledger, Reference
+from services.bundles import BundleService
 from services.calendar import CalendarService
 from services.cases import CaseQueries
 from services.ingest import IngestService
@@ -44,6 +45,7 @@ class Esup:
     runner: ProjectionRunner
     warnings: WarningService | None = None  # 预警纠错: policy, scheduler, acts, board
     calendars: CalendarService | None = None  # publishing years, settling provisional deadlines
+    bundles: BundleService | None = None  # parallel-approval bundles (并联审批)
 
     @classmethod
     def open(cls, settings: Settings | None = None, clock: Clock | None = None) -> Esup:
@@ -59,12 +61,13 @@ class Esup:
             settings.refusal_sample,
         )
         views = open_view_store(settings)
+        cases = CaseQueries(ledger)
         planner = WarningPlanner(reference, reference_app, policy_book_from_env())
 
         def make_views(store: ViewStore) -> list:
             """The views, bound to their store and to the reference data (calendars, office
             hours, warning policy): for the live store, and for a rebuild's shadow."""
-            made = all_views()
+            made = all_views(load_case=cases.find, calendar_for=reference.calendar)
             for view in made:
                 if view.name in ("anomalies", "performance"):
                     view.bind(store, reference)  # type: ignore[attr-defined]
@@ -74,11 +77,13 @@ class Esup:
 
         runner = ProjectionRunner(ledger, views, make_views(views), factory=make_views)
         system = cls(
-            settings, ledger, reference_app, access_app, reference, ingest, CaseQueries(ledger),
+            settings, ledger, reference_app, access_app, reference, ingest, cases,
             AccessService(access_app, reference, clock), sealer, clock, views, runner,
         )
         system.warnings = WarningService(ledger, reference, planner, views, runner, clock)
         system.calendars = CalendarService(ledger, reference, clock)
+        system.bundles = BundleService(ledger, reference, cases, clock)  # 并联审批
+        ingest.companions.append(system.bundles.part_closings)  # a part's closing moves its bundle
         return system
 
     def start_background(self) -> None:

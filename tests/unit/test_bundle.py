@@ -96,17 +96,17 @@ class TestDeadlines:
     def test_the_bundle_warns_on_its_own_limit(self):
         b = submitted()
         accept(b, "2008-09-28 16:00")
-        levels = {t.rule: t.at for t in bundle_thresholds(b.accepted_at, b.channel, b.promised_due_at, b.legal_due_at, CAL)}
+        levels = {t.rule: t.at for t in bundle_thresholds(b.accepted_at, b.channel.promised_limit, b.channel.legal_limit, b.promised_due_at, b.legal_due_at, CAL)}
         # 80% of 4 hours used = 0.8 h left before 11:30: 10:42 (as a case's yellow card).
         assert levels["yellow"] == at("2008-10-06 10:42") and levels["red"] == at("2008-10-06 11:30")
-        ts = bundle_thresholds(b.accepted_at, b.channel, b.promised_due_at, b.legal_due_at, CAL)
+        ts = bundle_thresholds(b.accepted_at, b.channel.promised_limit, b.channel.legal_limit, b.promised_due_at, b.legal_due_at, CAL)
         assert [t.rule for t in reached_levels(ts, None, at("2008-10-06 11:00"))] == ["yellow"]
         assert [t.rule for t in reached_levels(ts, None, at("2008-10-06 11:31"))] == ["yellow", "red"]
         assert reached_levels(ts, at("2008-10-06 10:00"), at("2009-01-01 00:00")) == []  # concluded in time
 
     def test_no_thresholds_before_acceptance(self):
         b = submitted()
-        assert bundle_thresholds(None, b.channel, None, None, CAL) == []
+        assert bundle_thresholds(None, b.channel.promised_limit, b.channel.legal_limit, None, None, CAL) == []
 
 
 class TestLifecycle:
