@@ -246,6 +246,13 @@ BUNDLE_OPS: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/api/v1/bundles/alerts"): {"ok": {200: obj({"alerts": arr(ANY_OBJ)})}},
     ("get", "/api/v1/bundles/anomalies"): {"ok": {200: obj({"anomalies": arr(ANY_OBJ), "rules": ANY_OBJ})}},
     ("get", "/api/v1/bundles/{bundle_no}"): {"ok": {200: ref("Bundle")}, "problems": {404: ["unknown_bundle"]}},
+    ("get", "/api/v1/metrics/centers"): {
+        "ok": {200: obj({"from": NDATE, "to": NDATE, "tiers": arr(ANY_OBJ), "centers": arr(ANY_OBJ)},
+                        required=["tiers", "centers"])},
+        "problems": {404: ["unknown_center"], 422: ["invalid_query", "invalid_field", "invalid_request"]},
+        "params": {"tier": {"enum": ["district", "street", "community"]}, "from": {"format": "date"},
+                   "to": {"format": "date"}},
+    },
     ("get", "/api/v1/metrics/channels"): {
         "ok": {200: obj({"channels": arr(ANY_OBJ)})}, "problems": {422: ["invalid_query", "invalid_request"]},
         "params": {"from": {"format": "date"}, "to": {"format": "date"}},

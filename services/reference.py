@@ -128,6 +128,9 @@ class ReferenceService:
         for key, parent_kind in (("center", UnitKind.CENTER), ("hall", UnitKind.HALL), ("department", UnitKind.DEPARTMENT), ("window", UnitKind.WINDOW), ("parent", UnitKind.CENTER)):
             if attrs.get(key) and self.unit(parent_kind, attrs[key]) is None:
                 raise InvalidInput(f"unknown {parent_kind.value} {attrs[key]}", code=f"unknown_{parent_kind.value}")
+        missing = [i for i in attrs.get("items") or () if i not in self._items]
+        if missing:  # a center's delegated items must be in the catalogue
+            raise InvalidInput(f"unknown items: {', '.join(missing)}", code="unknown_item", missing=missing)
         unit, created, changed = self._upsert(
             unit_id(kind, code), lambda now: OrgUnit.define(kind, attrs, now), lambda agg, now: agg.change(attrs, now)
         )
