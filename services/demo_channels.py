@@ -197,13 +197,12 @@ def channel_actions(esup: Any, rng: random.Random, scale: float = 1.0, year: int
 
     # 项目报建并联审批: 295 projects of 150 enterprises, 2,951 parts.
     members = ref.channel("XMBJ").current.items
+    n_items = round(SEED_CHANNELS["project_items"] * scale)
     n_proj = round(SEED_CHANNELS["projects"] * scale)
     n_ent = round(SEED_CHANNELS["projects_enterprises"] * scale)
-    n_items = round(SEED_CHANNELS["project_items"] * scale)
     ents = [enterprise(rng, days[0]) for _ in range(max(1, n_ent))]
-    per = [10] * n_proj
-    for extra in range(max(0, n_items - 10 * n_proj)):
-        per[extra % max(1, n_proj)] += 1
+    base, extra = divmod(n_items, max(1, n_proj))  # 2,951 items over 295 projects: 10 each, one with 11
+    per = [min(len(members), base + (1 if k < extra else 0)) for k in range(n_proj)]
     for k in range(n_proj):
         day = days[k * len(days) // max(1, n_proj)]
         start = _office(day, 9, rng.randrange(0, 50))
