@@ -103,6 +103,7 @@ class ReferenceService:
             raise InvalidInput(f"unknown department {terms.department}", code="unknown_department")
         if terms.center and self.unit(UnitKind.CENTER, terms.center, refresh=False) is None:
             raise InvalidInput(f"unknown center {terms.center}", code="unknown_center")
+        self.refresh()
         missing = [i for i in terms.items if i not in self._items]
         if missing:
             raise InvalidInput(f"unknown member items: {', '.join(missing)}", code="unknown_item", missing=missing)
@@ -128,6 +129,8 @@ class ReferenceService:
         for key, parent_kind in (("center", UnitKind.CENTER), ("hall", UnitKind.HALL), ("department", UnitKind.DEPARTMENT), ("window", UnitKind.WINDOW), ("parent", UnitKind.CENTER)):
             if attrs.get(key) and self.unit(parent_kind, attrs[key]) is None:
                 raise InvalidInput(f"unknown {parent_kind.value} {attrs[key]}", code=f"unknown_{parent_kind.value}")
+        if attrs.get("items"):
+            self.refresh()
         missing = [i for i in attrs.get("items") or () if i not in self._items]
         if missing:  # a center's delegated items must be in the catalogue
             raise InvalidInput(f"unknown items: {', '.join(missing)}", code="unknown_item", missing=missing)
