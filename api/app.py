@@ -151,7 +151,9 @@ def create_app(esup: Esup) -> FastAPI:
             owner = esup.cases.owner(case_no)
         except NotFound:
             if as_of is None and esup.bundles is not None and esup.bundles.is_bundle(case_no):
-                return esup.bundles.show(case_no, p)  # a parallel-approval bundle: its parts and their states
+                from api.bundles import bundle_page  # a parallel-approval bundle: its parts and their states
+
+                return bundle_page(esup, case_no, p, not_found="unknown_case")
             raise
         check_case_access(owner, p)  # before any damage could tell it exists
         if as_of is None:

@@ -19,6 +19,22 @@ from projections import bundles as view
 VIEW = "bundles"
 
 
+def bundle_page(esup: Any, bundle_no: str, p: Any, not_found: str = "unknown_bundle") -> dict[str, Any]:
+    """The bundle with its parts (``BundleService.show``), its own anomalies (the bundle view's
+    rules) and each visible part's anomaly rules (the anomalies view's rows for that case)."""
+    from services.anomalies import AnomalyFilter, list_anomalies
+
+    out = esup.bundles.show(bundle_no, p, not_found=not_found)
+    esup.runner.catch_up([VIEW, "anomalies"])
+    with esup.views.read() as cur:
+        out["anomalies"] = view.anomalies(cur, esup.clock.now(), bundle_no=bundle_no)
+    for part in out["parts"]:
+        if part["status"] not in ("not_reported", "hidden"):
+            rows = list_anomalies(esup, AnomalyFilter(case_no=part["case_no"]))["anomalies"]
+            part["anomalies"] = sorted({a["rule"] for a in rows})
+    return out
+
+
 def install(app: FastAPI, esup: Any, deps: Any) -> None:
     principal, require, body = deps.principal, deps.require, deps.body
     service = esup.bundles
@@ -104,9 +120,9 @@ def install(app: FastAPI, esup: Any, deps: Any) -> None:
 
     @app.get("/api/v1/bundles/{bundle_no}", tags=["bundles"])
     def get_bundle(bundle_no: str, p=Depends(principal)) -> Any:
-        """A bundle and each part's state, read from the part cases (also answered by
-        ``GET /api/v1/cases/{bundle_no}``)."""
-        return service.show(bundle_no, p)
+        """A bundle and each part's state, read from the part cases, with the bundle's anomalies
+        and each part's (also answered by ``GET /api/v1/cases/{bundle_no}``)."""
+        return bundle_page(esup, bundle_no, p)
 
     @app.get("/api/v1/metrics/channels", tags=["bundles"])
     def channel_metrics(day_from: str | None = Query(None, alias="from"), to: str | None = None,

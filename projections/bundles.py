@@ -56,6 +56,7 @@ class BundleView(View):
                  calendar_for: Callable[[str | None], WorkingCalendar] | None = None) -> None:
         self.load_case = load_case or (lambda case_no: None)
         self.calendar_for = calendar_for or _packaged_calendar
+        self._parts: set[str] | None = None  # the part cases' ids (most steps are of no bundle's part)
 
     def create(self, cur: Cursor) -> None:
         cur.execute(
@@ -117,6 +118,10 @@ class BundleView(View):
             self._bundle(cur, event, notification_id)
             return
         case_key = str(event.originator_id)
+        if self._parts is None:
+            self._parts = {r[0] for r in cur.execute("SELECT case_id FROM bundle_parts").fetchall()}
+        if case_key not in self._parts:
+            return
         row = cur.execute("SELECT version FROM bundle_parts WHERE case_id = ?", (case_key,)).fetchone()
         if row is None or event.originator_version <= row[0]:
             return  # not a part of any bundle, or already read from the case itself
@@ -151,7 +156,10 @@ class BundleView(View):
                  terms.legal_limit.value, terms.legal_limit.unit.value, terms.name, terms.department, terms.center, len(e.parts), us(e.occurred_at),
                  e.enterprise, e.project, local_day(e.occurred_at), position),
             )
+            if self._parts is None:
+                self._parts = {r[0] for r in cur.execute("SELECT case_id FROM bundle_parts").fetchall()}
             for case_no in e.parts:
+                self._parts.add(str(case_id(case_no)))
                 cur.execute("DELETE FROM bundle_parts WHERE case_id = ?", (str(case_id(case_no)),))
                 cur.execute(
                     "INSERT INTO bundle_parts (case_id, case_no, bundle_no, department, item_code, status, version,"
@@ -197,7 +205,7 @@ class BundleView(View):
                 us(case.promised_due_at), us(case.closed_at), None if case.on_time is None else int(case.on_time))
 
     def forget(self) -> None:
-        pass
+        self._parts = None
 
 
 # -- queries (the only readers of this view's tables) ------------------------------------------
@@ -229,10 +237,13 @@ def parts_of(cur: Cursor, bundle_nos: Sequence[str]) -> dict[str, list[dict[str,
 
 def list_bundles(cur: Cursor, *, now: datetime, channel: str | None = None, status: str | None = None,
                  late: bool | None = None, departments: Sequence[str] | None = None, limit: int = 100,
-                 offset: int = 0) -> list[dict[str, Any]]:
+                 offset: int = 0, bundle_no: str | None = None) -> list[dict[str, Any]]:
     """Bundles, newest first, each with its parts and whether it is late now. Department keys
     (``departments``) see the bundles of their channels or with a part of theirs."""
     where, params = [], []
+    if bundle_no:
+        where.append("b.bundle_no = ?")
+        params.append(bundle_no)
     if channel:
         where.append("b.channel = ?")
         params.append(channel)
@@ -303,11 +314,12 @@ ANOMALY_RULES = {
 }
 
 
-def anomalies(cur: Cursor, now: datetime, departments: Sequence[str] | None = None) -> list[dict[str, Any]]:
+def anomalies(cur: Cursor, now: datetime, departments: Sequence[str] | None = None,
+              bundle_no: str | None = None) -> list[dict[str, Any]]:
     """The bundle anomalies, each with its evidence (the late parts, the deadline and when the
     bundle concluded or that it is still open)."""
     out = []
-    for r in list_bundles(cur, now=now, late=True, departments=departments, limit=10_000):
+    for r in list_bundles(cur, now=now, late=True, departments=departments, limit=10_000, bundle_no=bundle_no):
         end = r["concluded_at"] or now
         evidence = {"promised_due_at": r["promised_due_at"], "legal_due_at": r["legal_due_at"],
                     "concluded_at": r["concluded_at"], "parts": len(r["parts"])}

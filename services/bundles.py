@@ -169,7 +169,7 @@ class BundleService:
     def is_bundle(self, number: str) -> bool:
         return self._load(number) is not None
 
-    def show(self, bundle_no: str, principal: Principal) -> dict[str, Any]:
+    def show(self, bundle_no: str, principal: Principal, not_found: str = "unknown_bundle") -> dict[str, Any]:
         """The bundle with each part's state, read from the part cases themselves (a part not
         reported yet is ``not_reported``). Department keys see the bundle if one of its parts or
         its channel is theirs, and the state of their own parts only."""
@@ -198,8 +198,8 @@ class BundleService:
             closed = bundle.closed_parts.get(case_no)
             row["part_closed"] = closed["step"] if closed else None
             parts.append(row)
-        if not visible:
-            raise NotFound(f"no bundle {bundle_no}", code="unknown_bundle")
+        if not visible:  # answered as if there were none (as for cases)
+            raise NotFound(f"no bundle {bundle_no}", code=not_found)
         out = bundle.summary()
         out.update(parts=parts, parts_total=len(bundle.parts), parts_closed=len(bundle.closed_parts),
                    late=bundle.late(now, past_due), open_parts_past_due=past_due, kind="bundle")

@@ -66,6 +66,10 @@ def test_a_bundle_with_a_late_part_is_late_though_its_own_limit_held(channel):
     states = {p["case_no"]: (p["status"], p["on_time"]) for p in b["parts"]}
     assert states == {"P1": ("concluded", True), "P2": ("concluded", False)}
     assert ok(api("GET", "/api/v1/bundles/B1", key="officer")) == b
+    # Anomalies of the bundle (the view's rule) and of its late part (the anomalies view's).
+    assert [a["rule"] for a in b["anomalies"]] == ["bundle_part_late"] and b["anomalies"][0]["evidence"]["late_parts"] == ["P2"]
+    parts = {p["case_no"]: p for p in b["parts"]}
+    assert "concluded_past_promise" in parts["P2"]["anomalies"] and "concluded_past_promise" not in parts["P1"]["anomalies"]
     # The board, the warnings and the anomalies of the bundle and of its part.
     board = ok(api("GET", "/api/v1/bundles", key="officer", params={"late": "true"}))["bundles"]
     assert [r["bundle_no"] for r in board] == ["B1"] and board[0]["late"] and board[0]["late_parts"] == 1
