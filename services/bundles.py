@@ -138,11 +138,18 @@ class BundleService:
         """For ``IngestService.companions``: the bundles whose parts the batch's new steps closed,
         with ``PartClosed`` (and ``Concluded`` for a last part) pending, saved with the steps."""
         bundles: dict[str, Bundle] = {}
+        closing_cases = []
         for case in cases:
             closing = [(p, e) for p, e in ((read_part_step(e, case.case_no), e) for e in case.pending_events)
                        if p is not None and p.step in CLOSING_STEPS]
-            if not closing:
-                continue
+            if closing:
+                closing_cases.append((case, closing))
+        if not closing_cases:
+            return []
+        members = self._members([c.case_no for c, _ in closing_cases])  # one query for the batch
+        for case, closing in closing_cases:
+            if membership_id(case.case_no) not in members:
+                continue  # not a part of any bundle
             member = self._member(case.case_no)
             if member is None:
                 continue
@@ -212,6 +219,15 @@ class BundleService:
             return self.ledger.repository.get(bundle_id(bundle_no))
         except AggregateNotFoundError:
             return None
+
+    def _members(self, case_nos: list[str]) -> set[Any]:
+        """The membership ids among these case numbers' (the recorder's one-query ``existing``
+        where it has it)."""
+        ids = [membership_id(n) for n in case_nos]
+        existing = getattr(self.ledger.recorder, "existing", None)
+        if existing is not None:
+            return set().union(*(existing(ids[k:k + 500]) for k in range(0, len(ids), 500)))
+        return {i for i in ids if self.ledger.recorder.select_events(i, limit=1)}
 
     def _member(self, case_no: str) -> PartOf | None:
         try:
