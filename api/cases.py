@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from api.deps import EsupDep, PrincipalDep, applicant_view, check_case_access, show_case
+from domain.errors import NotFound
 from domain.steps import parse_instant
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
@@ -27,7 +28,15 @@ def log_read(esup: Any, request: Request, p: Any, case_no: str, applicant: Any, 
 @router.get("/{case_no}")
 def get_case(request: Request, case_no: str, esup: EsupDep, p: PrincipalDep, as_of: str | None = None,
              by: str = "recorded") -> Any:
-    check_case_access(esup.cases.owner(case_no), p)  # before any damage could tell it exists
+    try:
+        owner = esup.cases.owner(case_no)
+    except NotFound:
+        if as_of is None and esup.bundles is not None and esup.bundles.is_bundle(case_no):
+            from api.bundles import bundle_page  # a parallel-approval bundle: its parts and their states
+
+            return bundle_page(esup, case_no, p, not_found="unknown_case")
+        raise
+    check_case_access(owner, p)  # before any damage could tell it exists
     if as_of is None:
         case = esup.cases.current(case_no)
     else:

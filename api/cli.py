@@ -130,18 +130,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"esup demo: the store already holds a ledger ({esup.settings.data_dir}); use --add to add more, "
               "or point ESUP_DATA_DIR at an empty directory.", file=sys.stderr)
         print_headline(headline(esup.ledger))
-        print_seed_table(esup)
+        if esup.reference.channels():
+            from api import cli_bundles
+
+            cli_bundles.print_channel_table(esup)
+        print_seed_table(esup)  # (with the channels' and tiers' cases, which a fresh build prints before)
         return 0
     # Roughly 5.4 steps per case; the bar counts steps.
     with tqdm(total=int(args.cases * 5.4), unit="step", desc="ingesting 2008", disable=args.quiet) as bar:
         figures, steps = ingest_demo(esup, clock, args.cases, seed=args.seed, progress=bar.update)
         bar.total = steps
         bar.refresh()
+    # The yearbook's table is the 2008 district sample's; the channels and tiers come after it.
+    head, seed_rows, built = headline(esup.ledger), seed_rows_now(esup), None
+    if args.channels:
+        from api import cli_bundles
+
+        built = cli_bundles.build(esup, clock, args)
     print(f"demo district: {figures.departments} departments, {figures.windows} windows, {figures.staff} staff, "
           f"{figures.items} items ({figures.on_the_spot_items} on the spot, "
           f"即办件比例 {100 * figures.on_the_spot_items / figures.items:.1f}%)")
-    print_headline(headline(esup.ledger))
-    print_seed_table(esup)
+    print_headline(head)
+    if built is not None:
+        cli_bundles.print_channel_table(esup, built)
+    print_seed_table(esup, seed_rows)
     if args.live:
         from services.live_demo import recent_history
 
@@ -157,17 +169,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_seed_table(esup) -> None:
-    """The seed's figures next to the same figures from the performance view (绩效)."""
+def seed_rows_now(esup) -> list:
     from services.metrics import seed_table
 
     esup.runner.catch_up()
+    return seed_table(esup)
+
+
+def print_seed_table(esup, rows: list | None = None) -> None:
+    """The seed's figures next to the same figures from the performance view (绩效)."""
     import unicodedata
 
     def cells(text: str) -> int:  # terminal columns: CJK characters take two
         return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
-    rows = seed_table(esup)
+    rows = rows if rows is not None else seed_rows_now(esup)
     width = max(cells(label) for label, _, _ in rows)
     print("the seed's table: 2008 (yearbook) and this demo (from the performance view)")
     print(f"  {' ' * width}  {'2008':>12}  {'demo':>10}")
@@ -333,6 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--recent-days", type=int, default=8, help="working days before today the live demo starts with")
     p.add_argument("--recent-per-day", type=int, default=400, help="cases a day in those days")
     p.add_argument("--quiet", action="store_true")
+    from api.cli_bundles import add_demo_arguments
+
+    add_demo_arguments(p)  # --channels, --channel-scale, --tier-cases
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("case", help="print a case's timeline")

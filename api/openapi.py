@@ -265,6 +265,77 @@ AUDIT_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
+# Parallel-approval channels and bundles (并联审批; api/bundles.py).
+CHANNEL_PROPS = {"name": STR, "department": CODE, "center": _t(["string", "null"]), "items": arr(CODE, minItems=2),
+                 "promised_limit": LIMIT, "legal_limit": LIMIT, "serial_limit": {"anyOf": [LIMIT, _t("null")]}}
+SCHEMAS.update({
+    "ChannelInput": obj(CHANNEL_PROPS, required=["name", "department", "items", "promised_limit", "legal_limit"]),
+    "Channel": obj({"code": STR, **CHANNEL_PROPS, "version": INT, "effective_from": NINSTANT},
+                   required=["code", "name", "items", "promised_limit", "legal_limit", "version"]),
+    "BundleInput": obj({"event_id": CODE, "bundle_no": _t("string", minLength=1, maxLength=50), "channel": CODE,
+                        "occurred_at": INSTANT, "parts": arr(_t("string", minLength=1, maxLength=50), minItems=2),
+                        "window": _t(["string", "null"]), "staff": _t(["string", "null"]),
+                        "enterprise": _t(["string", "null"]), "project": _t(["string", "null"])},
+                       required=["event_id", "bundle_no", "channel", "occurred_at", "parts"]),
+    "Bundle": obj({"kind": _t("string", enum=["bundle"]), "bundle_no": STR, "channel": STR, "channel_name": STR,
+                   "status": _t("string", enum=["submitted", "accepted", "concluded"]), "version": INT,
+                   "submitted_at": INSTANT, "accepted_at": NINSTANT, "promised_due_at": NINSTANT,
+                   "legal_due_at": NINSTANT, "concluded_at": NINSTANT, "on_time": NBOOL, "within_legal": NBOOL,
+                   "late": BOOL, "late_parts": arr(STR), "open_parts_past_due": arr(STR), "parts_total": INT,
+                   "parts_closed": INT, "parts": arr(obj({"case_no": STR, "status": STR}))},
+                  required=["kind", "bundle_no", "channel", "status", "late", "parts"]),
+})
+BUNDLE_ACT = _merge(BODY, {403: ["forbidden_department"], 404: ["unknown_bundle"],
+                           409: ["already_accepted", "bundle_closed", "event_id_reused", "contention"],
+                           422: ["missing_field", "unknown_field", "invalid_code", "invalid_timestamp",
+                                 "naive_timestamp", "future_timestamp", "before_submission"]})
+BUNDLE_OPS: dict[tuple[str, str], dict[str, Any]] = {
+    ("put", "/api/v1/channels/{code}"): {
+        "body": ref("ChannelInput"), "ok": {200: ref("Channel"), 201: ref("Channel")},
+        "problems": _merge(ROLE, BODY, {422: ["missing_field", "unknown_field", "invalid_field", "invalid_limit",
+                                               "invalid_code", "unknown_department", "unknown_center", "unknown_item",
+                                               "invalid_request"]}),
+    },
+    ("get", "/api/v1/channels"): {"ok": {200: obj({"channels": arr(ref("Channel"))})}},
+    ("get", "/api/v1/channels/{code}"): {
+        "ok": {200: {"allOf": [ref("Channel"), obj({"versions": arr(ref("Channel"))})]}},
+        "problems": {404: ["unknown_channel"]},
+    },
+    ("post", "/api/v1/bundles"): {
+        "body": ref("BundleInput"), "ok": {201: ref("Bundle"), 200: ref("Bundle")},
+        "problems": _merge(BODY, {403: ["forbidden_department"], 404: ["unknown_bundle"],
+                                  409: ["bundle_exists", "case_exists", "event_id_reused", "part_in_other_bundle"],
+                                  422: ["missing_field", "unknown_field", "invalid_code", "invalid_case_no",
+                                        "invalid_parts", "unknown_channel", "item_not_in_channel", "invalid_timestamp",
+                                        "naive_timestamp", "future_timestamp"]}),
+    },
+    ("post", "/api/v1/bundles/{bundle_no}/accept"): {
+        "body": obj({"event_id": CODE, "occurred_at": INSTANT, "window": _t(["string", "null"]),
+                     "staff": _t(["string", "null"])}, required=["event_id", "occurred_at"]),
+        "ok": {201: ref("Bundle"), 200: ref("Bundle")}, "problems": BUNDLE_ACT,
+    },
+    ("get", "/api/v1/bundles"): {
+        "ok": {200: obj({"bundles": arr(ANY_OBJ)})}, "problems": {422: ["invalid_query", "invalid_request"]},
+        "params": {"status": {"enum": ["submitted", "accepted", "concluded", "open"]},
+                   "limit": {"minimum": 1, "maximum": 1000}, "offset": {"minimum": 0, "maximum": 2**31 - 1}},
+    },
+    ("get", "/api/v1/bundles/alerts"): {"ok": {200: obj({"alerts": arr(ANY_OBJ)})}},
+    ("get", "/api/v1/bundles/anomalies"): {"ok": {200: obj({"anomalies": arr(ANY_OBJ), "rules": ANY_OBJ})}},
+    ("get", "/api/v1/bundles/{bundle_no}"): {"ok": {200: ref("Bundle")}, "problems": {404: ["unknown_bundle"]}},
+    ("get", "/api/v1/metrics/centers"): {
+        "ok": {200: obj({"from": NDATE, "to": NDATE, "tiers": arr(ANY_OBJ), "centers": arr(ANY_OBJ)},
+                        required=["tiers", "centers"])},
+        "problems": {404: ["unknown_center"], 422: ["invalid_query", "invalid_field", "invalid_request"]},
+        "params": {"tier": {"enum": ["district", "street", "community"]}, "from": {"format": "date"},
+                   "to": {"format": "date"}},
+    },
+    ("get", "/api/v1/metrics/channels"): {
+        "ok": {200: obj({"channels": arr(ANY_OBJ)})}, "problems": {422: ["invalid_query", "invalid_request"]},
+        "params": {"from": {"format": "date"}, "to": {"format": "date"}},
+    },
+}
+
+
 TEXT_OK = lambda what: {"description": what, "content": {"text/plain": {"schema": STR}}}  # noqa: E731
 LOG_PARAM = {"log": {"enum": ["ledger", "access"], "description": "ledger (case events, default) or access (officers' reads)"}}
 CHECKPOINT = obj({"size": INT, "root": _t("string", description="base64 RFC 6962 root"), "note": STR,
@@ -307,6 +378,7 @@ INTEGRITY_OPS: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
+    **BUNDLE_OPS,
     ("post", "/api/v1/steps"): {
         "body": ref("Step"), "ok": {201: ref("StepOutcome"), 200: ref("StepOutcome")}, "problems": STEP_REFUSALS,
         "ok_descriptions": {201: "stored", 200: "the same event_id again: the original outcome"},
@@ -317,7 +389,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
             200: obj({"created": INT, "duplicates": INT, "outcomes": arr(ref("StepOutcome"))})},
     },
     ("get", "/api/v1/cases/{case_no}"): {
-        "ok": {200: ref("Case")},
+        "ok": {200: {"anyOf": [ref("Case"), ref("Bundle")]}},
         "problems": {404: ["unknown_case", "not_yet"], 422: ["invalid_timestamp", "naive_timestamp", "invalid_query",
                                                               "invalid_request"]},
         "params": {"by": {"enum": ["recorded", "occurred"]}, "as_of": {"format": "date-time"}},

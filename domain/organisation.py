@@ -47,7 +47,9 @@ class StaffKind(str, Enum):
 
 # Which attributes each kind takes, and their allowed values (None: free text code).
 _ATTRS: dict[UnitKind, dict[str, type | None]] = {
-    UnitKind.CENTER: {"tier": Tier, "parent": None, "office_hours": dict},
+    # ``items``: the catalogue items delegated to the center (下放事项): enterprise items at the
+    # district, personal and convenience items at the street and community centers.
+    UnitKind.CENTER: {"tier": Tier, "parent": None, "office_hours": dict, "items": list},
     UnitKind.HALL: {"center": None},
     UnitKind.WINDOW: {"hall": None, "window_kind": WindowKind, "department": None},
     UnitKind.DEPARTMENT: {"center": None},
@@ -72,6 +74,10 @@ def parse_unit(kind: UnitKind, code: str, body: object) -> dict[str, Any]:
         raw = body.get(key)
         if raw is None:
             attrs[key] = None
+        elif enum is list:
+            if not isinstance(raw, list) or len(raw) > 2000:
+                raise InvalidInput(f"{key} must be a list of codes", code="invalid_field")
+            attrs[key] = sorted({_code(c, key) for c in raw})
         elif enum is dict:
             # A center's own office hours (作息时间), validated by the calendar's rules.
             from domain.calendar import OfficeHours

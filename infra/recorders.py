@@ -54,7 +54,30 @@ class GuardedSQLiteRecorder(SQLiteApplicationRecorder):
         return ids
 
 
+    def existing(self, originator_ids: Sequence[UUID]) -> set[UUID]:
+        """Which of these aggregates have any stored event: one query for a batch of ids."""
+        if not originator_ids:
+            return set()
+        marks = ", ".join("?" for _ in originator_ids)
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT DISTINCT originator_id FROM {self.events_table_name} WHERE originator_id IN ({marks})",
+                      [o.hex for o in originator_ids])
+            return {UUID(r["originator_id"]) for r in c.fetchall()}
+
+
 class GuardedPostgresRecorder(PostgresApplicationRecorder):
+    def existing(self, originator_ids: Sequence[UUID]) -> set[UUID]:
+        """Which of these aggregates have any stored event: one query for a batch of ids."""
+        if not originator_ids:
+            return set()
+        from psycopg.sql import SQL, Identifier
+
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(SQL("SELECT DISTINCT originator_id FROM {0}.{1} WHERE originator_id = ANY(%s)").format(
+                Identifier(self.datastore.schema), Identifier(self.events_table_name)), (list(originator_ids),))
+            return {_uuid(r["originator_id"]) for r in curs.fetchall()}
+
+
     def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         guard: Guard | None = kwargs.get("guard")
         if guard:

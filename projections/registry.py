@@ -8,6 +8,7 @@ from infra.settings import anomaly_policy
 from projections.access_log import AccessLogView
 from projections.anomalies import AnomalyView
 from projections.calendars import Calendars
+from projections.bundles import BundleView
 from projections.case_board import CaseBoard
 from projections.merkle import LedgerTree
 from projections.performance import PerformanceView
@@ -16,14 +17,16 @@ from projections.store import ViewStore
 from projections.warnings import WarningBoard, WarningThresholds
 
 
-def all_views(store: ViewStore, reference: Any, planner: Any) -> list[View]:
+def all_views(store: ViewStore, reference: Any, planner: Any, load_case: Any = None) -> list[View]:
     """The views, built with what they use: the store they live in (the anomaly view's
-    wall-clock sweep writes there), the reference data (calendars, office hours) and the
-    warning policy (``planner``)."""
+    wall-clock sweep writes there), the reference data (calendars, office hours), the warning
+    policy (``planner``) and, for the bundle view, ``load_case`` (a case number -> the Case,
+    or None)."""
     calendars = Calendars(reference)
     return [CaseBoard(), AnomalyView(store, calendars, anomaly_policy()), PerformanceView(calendars),
-            WarningThresholds(planner), WarningBoard(), LedgerTree(), AccessLogView()]
+            WarningThresholds(planner), WarningBoard(), LedgerTree(), AccessLogView(),
+            BundleView(load_case, reference.calendar)]
 
 
 VIEW_NAMES = ("case_board", "anomalies", "performance", "warning_thresholds", "warning_board", "merkle",
-              "access_log")
+              "access_log", "bundles")

@@ -111,6 +111,13 @@ class CaseQueries:
         except Exception:  # a gap (OriginatorVersionError) or an undecodable row
             raise self._violation(case_no) from None
 
+    def find(self, case_no: str) -> Case | None:
+        """The case, or None when there is none (or it cannot be read: ``current`` says why)."""
+        try:
+            return self.current(case_no)
+        except DomainError:
+            return None
+
     def as_of(self, case_no: str, instant: datetime, by: str = "recorded") -> Case:
         """The case as the system knew it at ``instant`` (``recorded``), or as things had
         happened by then according to the sources (``occurred``, business time)."""

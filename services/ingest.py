@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
@@ -119,6 +119,10 @@ class IngestService:
         # Refusals are counted and sampled beside the ledger, not stored one event each.
         self.refusals = RefusalStore(ledger.recorder, refusal_sample)
         self._legacy_counts: dict[str, dict[str, int]] | None = None
+        # Other aggregates a batch's new case events move, saved in the same transaction (e.g. a
+        # parallel-approval bundle whose part concluded): each takes the changed cases (with
+        # their pending events) and returns the aggregates to save beside them.
+        self.companions: list[Callable[[list[Case]], list[Any]]] = []
 
     def report(self, raws: list[Any], principal: Principal = SYSTEM, batch: bool = True) -> list[Outcome]:
         """Apply a batch of steps. ``batch=False``: one step, refused with its own code."""
@@ -146,8 +150,10 @@ class IngestService:
             work = self._apply(reports, principal)  # type: ignore[arg-type]
             if work.errors:
                 self._refuse(work.errors, principal, batch)
+            changed = [c for c in work.cases.values() if c is not None]
+            extra = [agg for companion in self.companions for agg in companion(changed)]
             try:
-                self.ledger.save(*(c for c in work.cases.values() if c is not None), *work.keys)
+                self.ledger.save(*changed, *work.keys, *extra)
             except IntegrityError:
                 # A racing writer got there first (same case, or the same source event id):
                 # reload and decide again; a true duplicate then answers as one.

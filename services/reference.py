@@ -14,6 +14,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from domain.calendar import DEFAULT_OFFICE_HOURS, OfficeHours, WorkingCalendar, YearSchedule
 from domain.catalogue import Item, ItemVersion, item_id
+from domain.channel import Channel, ChannelTerms, channel_id
 from domain.clock import Clock
 from domain.errors import InvalidInput
 from domain.organisation import OrgUnit, UnitKind, parse_unit, unit_id
@@ -30,6 +31,7 @@ class ReferenceService:
         self._lock = threading.RLock()
         self._position: int | None = -1
         self._items: dict[str, Item] = {}
+        self._channels: dict[str, Channel] = {}  # parallel-approval channels (并联审批通道)
         self._units: dict[tuple[UnitKind, str], OrgUnit] = {}
         self._published: dict[int, YearSchedule] = {}
         self._package = schedules_from_chinesecalendar()
@@ -56,6 +58,8 @@ class ReferenceService:
             self._items[agg.current.code] = agg
         elif isinstance(agg, OrgUnit):
             self._units[(agg.kind, agg.code)] = agg
+        elif isinstance(agg, Channel):
+            self._channels[agg.current.code] = agg
         elif isinstance(agg, PublishedYear):
             self._published[agg.year] = YearSchedule.from_dict(agg.schedule)
 
@@ -80,6 +84,34 @@ class ReferenceService:
         )
         return item.current, created, changed
 
+    # -- parallel-approval channels ------------------------------------------------------
+
+    def channel(self, code: str, *, refresh: bool = True) -> Channel | None:
+        if refresh:
+            self.refresh()
+        return self._channels.get(code)
+
+    def channels(self) -> list[Channel]:
+        self.refresh()
+        return sorted(self._channels.values(), key=lambda c: c.current.code)
+
+    def put_channel(self, code: str, body: Any) -> tuple[ChannelTerms, bool, bool]:
+        """Register or revise a channel: its member items, coordinating department and center
+        must exist; returns (current version, created, changed)."""
+        terms = ChannelTerms.parse(code, body)
+        if self.unit(UnitKind.DEPARTMENT, terms.department) is None:
+            raise InvalidInput(f"unknown department {terms.department}", code="unknown_department")
+        if terms.center and self.unit(UnitKind.CENTER, terms.center, refresh=False) is None:
+            raise InvalidInput(f"unknown center {terms.center}", code="unknown_center")
+        self.refresh()
+        missing = [i for i in terms.items if i not in self._items]
+        if missing:
+            raise InvalidInput(f"unknown member items: {', '.join(missing)}", code="unknown_item", missing=missing)
+        channel, created, changed = self._upsert(
+            channel_id(code), lambda now: Channel.register(terms, now), lambda agg, now: agg.revise(terms, now)
+        )
+        return channel.current, created, changed
+
     # -- organisation --------------------------------------------------------------------
 
     def unit(self, kind: UnitKind, code: str, *, refresh: bool = True) -> OrgUnit | None:
@@ -97,6 +129,11 @@ class ReferenceService:
         for key, parent_kind in (("center", UnitKind.CENTER), ("hall", UnitKind.HALL), ("department", UnitKind.DEPARTMENT), ("window", UnitKind.WINDOW), ("parent", UnitKind.CENTER)):
             if attrs.get(key) and self.unit(parent_kind, attrs[key]) is None:
                 raise InvalidInput(f"unknown {parent_kind.value} {attrs[key]}", code=f"unknown_{parent_kind.value}")
+        if attrs.get("items"):
+            self.refresh()
+        missing = [i for i in attrs.get("items") or () if i not in self._items]
+        if missing:  # a center's delegated items must be in the catalogue
+            raise InvalidInput(f"unknown items: {', '.join(missing)}", code="unknown_item", missing=missing)
         unit, created, changed = self._upsert(
             unit_id(kind, code), lambda now: OrgUnit.define(kind, attrs, now), lambda agg, now: agg.change(attrs, now)
         )

@@ -17,6 +17,7 @@ from projections.store import ViewStore, open_view_store
 from infra.settings import Settings
 from services.access import AccessService
 from services.apps import Access, Ledger, Reference
+from services.bundles import BundleService
 from services.calendar import CalendarService
 from services.cases import CaseQueries
 from services.ingest import IngestService
@@ -49,6 +50,7 @@ class Esup:
     access_checkpoints: Any = None  # the same for the access log (officers' reads)
     access_log: Any = None  # services.access_log.AccessLog: recording officers' reads
     audits: Any = None  # random audit samples 抽查 (services/audits.py)
+    bundles: BundleService | None = None  # parallel-approval bundles (并联审批)
 
     @classmethod
     def open(cls, settings: Settings | None = None, clock: Clock | None = None) -> Esup:
@@ -64,17 +66,18 @@ class Esup:
             settings.refusal_sample,
         )
         views = open_view_store(settings)
+        cases = CaseQueries(ledger)
         planner = WarningPlanner(reference, reference_app, policy_book_from_env())
 
         def make_views(store: ViewStore) -> list:
             """The views, built with their store and the reference data (calendars, office
             hours, warning policy): for the live store, and for a rebuild's shadow."""
-            return all_views(store, reference, planner)
+            return all_views(store, reference, planner, load_case=cases.find)
 
         runner = ProjectionRunner(ledger, views, make_views(views), factory=make_views,
                                   opener=lambda: cls.open(settings, clock))
         system = cls(
-            settings, ledger, reference_app, access_app, reference, ingest, CaseQueries(ledger),
+            settings, ledger, reference_app, access_app, reference, ingest, cases,
             AccessService(access_app, reference, clock), sealer, clock, views, runner,
         )
         system.warnings = WarningService(ledger, reference, planner, views, runner, clock)
@@ -83,6 +86,8 @@ class Esup:
         from services.audits import AuditService
 
         system.audits = AuditService(ledger, system.checkpoints, access_app, clock)
+        system.bundles = BundleService(ledger, reference, cases, clock)  # 并联审批
+        ingest.companions.append(system.bundles.part_closings)  # a part's closing moves its bundle
         return system
 
     def _open_checkpoints(self) -> None:

@@ -111,7 +111,8 @@ def live_demo(tmp_path_factory):
     data = tmp_path_factory.mktemp("live") / "data"
     env = {**os.environ, "ESUP_DATA_DIR": str(data)}
     built = subprocess.run([sys.executable, "-m", "api.cli", "demo", "--cases", "300", "--recent-days", "2",
-                            "--recent-per-day", "80", "--quiet"], env=env, capture_output=True, text=True, timeout=300)
+                            "--recent-per-day", "80", "--channel-scale", "0.02", "--tier-cases", "60",
+                            "--quiet"], env=env, capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr
     esup = Esup.open(Settings(data_dir=data))
     keys = {"officer": esup.access.create("officer"),
