@@ -384,7 +384,9 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "ok_descriptions": {201: "stored", 200: "the same event_id again: the original outcome"},
     },
     ("post", "/api/v1/steps/batch"): {
-        "body": arr(ref("Step"), minItems=1), "problems": STEP_REFUSALS,
+        # A batch whose refused steps share one status answers that status with ``batch_refused``.
+        "body": arr(ref("Step"), minItems=1),
+        "problems": {k: v + (["batch_refused"] if "batch_refused" not in v else []) for k, v in STEP_REFUSALS.items()},
         "ok": {201: obj({"created": INT, "duplicates": INT, "outcomes": arr(ref("StepOutcome"))})} | {
             200: obj({"created": INT, "duplicates": INT, "outcomes": arr(ref("StepOutcome"))})},
     },
