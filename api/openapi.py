@@ -236,7 +236,9 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "ok_descriptions": {201: "stored", 200: "the same event_id again: the original outcome"},
     },
     ("post", "/api/v1/steps/batch"): {
-        "body": arr(ref("Step"), minItems=1), "problems": STEP_REFUSALS,
+        "body": arr(ref("Step"), minItems=1),
+        # A batch a department key may not report wholly (another department's step) is refused 403 batch_refused.
+        "problems": _merge(STEP_REFUSALS, {403: ["batch_refused"]}),
         "ok": {201: obj({"created": INT, "duplicates": INT, "outcomes": arr(ref("StepOutcome"))})} | {
             200: obj({"created": INT, "duplicates": INT, "outcomes": arr(ref("StepOutcome"))})},
     },
