@@ -347,8 +347,8 @@ INTEGRITY_OPS: dict[tuple[str, str], dict[str, Any]] = {
         "problems": {404: ["no_checkpoint"], 422: ["invalid_query"]}, "params": LOG_PARAM,
     },
     ("post", "/api/v1/checkpoints"): {
-        "body": obj({}, required=[]), "body_required": False,  # no body needed (test_openapi: every POST declares one)
-        "ok": {201: CHECKPOINT, 200: CHECKPOINT},
+        "body": obj({}, required=[], description="nothing: the tree head is signed as it stands"),
+        "body_required": False, "ok": {201: CHECKPOINT, 200: CHECKPOINT},
         "ok_descriptions": {201: "signed and recorded", 200: "the log has not moved: the latest checkpoint"},
         "problems": _merge(ROLE, {422: ["invalid_query"], 500: ["tree_inconsistent"]}), "params": LOG_PARAM,
     },
