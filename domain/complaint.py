@@ -271,11 +271,11 @@ class Complaint(Aggregate):
     def _expect(self, act: str, *statuses: str) -> None:
         if self.status in CLOSED:
             raise ComplaintClosed(f"complaint {self.complaint_no} is {self.status} ({STATUS_ZH[self.status]}): "
-                                  f"it cannot be {act}", status=self.status)
+                                  f"it cannot be {act}", state=self.status)
         if self.status not in statuses:
             raise ComplaintOutOfOrder(
                 f"complaint {self.complaint_no} is {self.status} ({STATUS_ZH[self.status]}); it can be {act} only when "
-                f"{' or '.join(statuses)}", status=self.status, expected=list(statuses))
+                f"{' or '.join(statuses)}", state=self.status, expected=list(statuses))
 
     def accept(self, note: object, by: dict[str, Any], at: datetime, calendar: WorkingCalendar) -> None:
         self._expect("accepted", "received")

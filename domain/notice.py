@@ -72,7 +72,7 @@ def due_from(raw: dict[str, Any], start: datetime, calendar: WorkingCalendar, wh
             day = date.fromisoformat(raw["due_date"]) if isinstance(raw["due_date"], str) else None
         except ValueError:
             day = None
-        if day is None or len(raw["due_date"]) != 10:
+        if day is None or len(raw["due_date"]) != 10 or not 1900 <= day.year <= 2199:
             raise InvalidInput(f"{what}: due_date must be a date, YYYY-MM-DD", code="invalid_field")
         due = datetime.combine(day + timedelta(days=1), time(0), tzinfo=calendar.tz)
     elif raw.get("within") is not None:
@@ -217,14 +217,14 @@ class SupervisionNotice(Aggregate):
         p = self.problem(problem_no)
         if p["status"] == "closed":
             raise ProblemClosed(f"problem {problem_no} of notice {self.notice_no} was verified and closed",
-                                status="closed")
+                                state="closed")
         return p
 
     def report(self, problem_no: object, rectification: object, by: dict[str, Any], at: datetime) -> None:
         p = self._open(problem_no)
         if p["status"] == "reported":
             raise ProblemAlreadyReported(f"problem {problem_no} of notice {self.notice_no} awaits the officer's "
-                                         "verification of the rectification reported", status="reported")
+                                         "verification of the rectification reported", state="reported")
         self.trigger_event(self.Reported, problem_no=problem_no, rectification=text(rectification, "rectification"),
                            by=by, timestamp=at)
 
@@ -232,7 +232,7 @@ class SupervisionNotice(Aggregate):
         p = self._open(problem_no)
         if p["status"] != "reported":
             raise ProblemNotReported(f"problem {problem_no} of notice {self.notice_no}: no rectification reported yet",
-                                     status=p["status"])
+                                     state=p["status"])
         self.trigger_event(self.Verified, problem_no=problem_no, note=text(note, "note", required=False), by=by,
                            timestamp=at)
 
@@ -244,7 +244,7 @@ class SupervisionNotice(Aggregate):
         p = self._open(problem_no)
         if p["status"] != "reported":
             raise ProblemNotReported(f"problem {problem_no} of notice {self.notice_no}: no rectification reported yet",
-                                     status=p["status"])
+                                     state=p["status"])
         reason_text = text(reason, "reason")
         if due:
             due_at = due_from(due, at, calendar, "due")

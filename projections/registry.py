@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from projections.anomalies import AnomalyView
 from projections.case_board import CaseBoard
+from projections.complaints import ComplaintBoard
+from projections.notices import NoticeBoard
 from projections.performance import PerformanceView
 from projections.runner import View
 from projections.warnings import WarningBoard, WarningThresholds
 
 
 def all_views() -> list[View]:
-    return [CaseBoard(), AnomalyView(), PerformanceView(), WarningThresholds(), WarningBoard()]
+    return [CaseBoard(), AnomalyView(), PerformanceView(), WarningThresholds(), WarningBoard(),
+            ComplaintBoard(), NoticeBoard()]
 
 
 def bind_supervision_views(esup) -> None:

@@ -19,6 +19,7 @@ from services.apps import Access, Ledger, Reference
 from services.calendar import CalendarService
 from services.cases import CaseQueries
 from services.ingest import IngestService
+from services.oversight import Oversight, OversightSweeper
 from services.reference import ReferenceService
 from services.warnings import WarningPlanner, WarningService, policy_book_from_env
 
@@ -44,6 +45,7 @@ class Esup:
     runner: ProjectionRunner
     warnings: WarningService | None = None  # 预警纠错: policy, scheduler, acts, board
     calendars: CalendarService | None = None  # publishing years, settling provisional deadlines
+    oversight: Oversight | None = None  # complaints (投诉) and supervision notices (督察意见 → 整改)
 
     @classmethod
     def open(cls, settings: Settings | None = None, clock: Clock | None = None) -> Esup:
@@ -79,6 +81,7 @@ class Esup:
         )
         system.warnings = WarningService(ledger, reference, planner, views, runner, clock)
         system.calendars = CalendarService(ledger, reference, clock)
+        system.oversight = Oversight(ledger, reference, views, runner, sealer, clock)
         return system
 
     def start_background(self) -> None:
@@ -86,6 +89,9 @@ class Esup:
         self.runner.start()
         if self.warnings is not None:
             self.warnings.scheduler.start()  # wakes at the next warning threshold
+        if self.oversight is not None:
+            self._oversight_sweeper = OversightSweeper(self.oversight)
+            self._oversight_sweeper.start()  # late complaint stages and overdue rectifications warn
         # Time-based anomalies (e.g. not accepted within 5 working days) must appear even when
         # nothing at all is recorded: sweep them on a timer too.
         self._sweeper_stop = threading.Event()
@@ -108,6 +114,8 @@ class Esup:
             sweeper.join(10)
         if self.warnings is not None:
             self.warnings.scheduler.stop()
+        if getattr(self, "_oversight_sweeper", None) is not None:
+            self._oversight_sweeper.stop()
         self.runner.stop()  # join followers before closing stores (SQLite must not close under a reader)
         self.views.close()
         for app in (self.ledger, self.reference_app, self.access_app):

@@ -80,7 +80,7 @@ def test_every_formula_over_the_whole_period(cases):
     assert (t["rated"], t["rating_rate"], t["score_4"]) == (4, 80.0, 1)
     assert (t["satisfied"], t["satisfaction_rate"]) == (3, 75.0)  # 1, 2 and 3 (基本满意) count by default
     assert (t["complaints"], t["complaint_rate"]) == (0, 0.0)
-    assert "no complaint" in figures(cases)["notes"]["complaints"]
+    assert "投诉率 = complaints / concluded" in figures(cases)["notes"]["complaints"]
     # The catalogue: GS-002 is the one on-the-spot item of three.
     assert (t["catalogue_items"], t["on_the_spot_items"], t["on_the_spot_share"]) == (3, 1, 33.3)
 
