@@ -476,3 +476,20 @@ OPERATIONS.update({
         "problems": {**ROLE, 422: ["invalid_query", "invalid_request"]},
     },
 })
+
+OPERATIONS.update({
+    ("get", "/api/v1/assessment/{year}"): {
+        "ok": {200: {"description": "the ranking (JSON), or with format=xlsx the workbook", "content": {
+            "application/json": {"schema": obj({"year": INT, "assessed": INT, "quota": INT, "distribution": ANY_OBJ,
+                                                "policy": ANY_OBJ, "staff": arr(ANY_OBJ)})},
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                "schema": _t("string", format="binary")}}}},
+        "problems": {**ROLE, 422: ["invalid_query", "invalid_request"]},
+        "params": {"format": {"enum": ["json", "xlsx"]}},
+    },
+    ("get", "/api/v1/assessment/{year}/facts"): {
+        "ok": {200: obj({"year": INT, "staff": NSTR, "kind": NSTR, "facts": arr(obj({
+            "staff": STR, "kind": STR, "case_no": NSTR, "event_ref": STR, "position": INT}))})},
+        "problems": {**ROLE, 422: ["invalid_query", "invalid_request"]},
+    },
+})

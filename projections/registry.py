@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from infra.assessment_policy import assessment_policy_from_env
 from projections.anomalies import AnomalyView
+from projections.assessment import AssessmentView
 from projections.case_board import CaseBoard
 from projections.complaints import ComplaintBoard
 from projections.notices import NoticeBoard
@@ -13,7 +15,7 @@ from projections.warnings import WarningBoard, WarningThresholds
 
 def all_views() -> list[View]:
     return [CaseBoard(), AnomalyView(), PerformanceView(), WarningThresholds(), WarningBoard(),
-            ComplaintBoard(), NoticeBoard()]
+            ComplaintBoard(), NoticeBoard(), AssessmentView(assessment_policy_from_env().satisfied_scores)]
 
 
 def bind_supervision_views(esup) -> None:

@@ -15,6 +15,7 @@ from projections.runner import ProjectionRunner
 from projections.store import ViewStore, open_view_store
 from infra.settings import Settings
 from services.access import AccessService
+from services.assessment import Assessment
 from services.apps import Access, Ledger, Reference
 from services.calendar import CalendarService
 from services.cases import CaseQueries
@@ -46,6 +47,7 @@ class Esup:
     warnings: WarningService | None = None  # 预警纠错: policy, scheduler, acts, board
     calendars: CalendarService | None = None  # publishing years, settling provisional deadlines
     oversight: Oversight | None = None  # complaints (投诉) and supervision notices (督察意见 → 整改)
+    assessment: Assessment | None = None  # the annual staff assessment (年终考核)
 
     @classmethod
     def open(cls, settings: Settings | None = None, clock: Clock | None = None) -> Esup:
@@ -82,6 +84,7 @@ class Esup:
         system.warnings = WarningService(ledger, reference, planner, views, runner, clock)
         system.calendars = CalendarService(ledger, reference, clock)
         system.oversight = Oversight(ledger, reference, views, runner, sealer, clock)
+        system.assessment = Assessment(ledger, views, runner, reference)
         return system
 
     def start_background(self) -> None:
