@@ -131,6 +131,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
               "or point ESUP_DATA_DIR at an empty directory.", file=sys.stderr)
         print_headline(headline(esup.ledger))
         print_seed_table(esup)
+        from api.cli_oversight import print_oversight
+
+        print_oversight(esup)
         return 0
     # Roughly 5.4 steps per case; the bar counts steps.
     with tqdm(total=int(args.cases * 5.4), unit="step", desc="ingesting 2008", disable=args.quiet) as bar:
@@ -142,6 +145,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
           f"即办件比例 {100 * figures.on_the_spot_items / figures.items:.1f}%)")
     print_headline(headline(esup.ledger))
     print_seed_table(esup)
+    from api.cli_oversight import print_oversight
+    from services.demo_oversight import oversight_2008
+
+    oversight_2008(esup, seed=args.seed, cases=args.cases)  # complaints, notices, inspection rounds
     if args.live:
         from services.live_demo import recent_history
 
@@ -153,6 +160,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         esup.runner.catch_up()
         print(f"live hall: {steps} steps of the last {args.recent_days} working days and today up to "
               f"{now.astimezone(CHINA_TZ):%H:%M} (China time); `esup serve --live-demo` keeps it reporting")
+    print_oversight(esup)  # after the yearbook's table and the live hall's line, which stay as they were
     esup.close()
     return 0
 

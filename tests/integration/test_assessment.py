@@ -169,3 +169,22 @@ def test_the_workbook_for_the_assessment_group(year):
     facts = list(wb["事实明细"].iter_rows(values_only=True))[1:]
     assert ("P001", "overdue", "超时件", "C2", "C2-concluded") in [row[:5] for row in facts]
     assert len(facts) == len(client.get("/api/v1/assessment/2008/facts", headers=h["officer"]).json()["facts"])
+
+
+def test_the_demo_year_on_both_stores_115_staff_24_excellent_and_the_recomputation_agrees(esup, clock):
+    from services.demo import ingest_demo
+    from services.demo_oversight import oversight_2008
+
+    ingest_demo(esup, clock, 300)  # as `esup demo` records it: steps arrive minutes after they happen
+    did = oversight_2008(esup, cases=300)
+    s = esup.oversight.summary(2008)
+    assert (s["notices"]["notices"], s["notices"]["rectified"], s["notices"]["inspection_rounds"]) == (20, 54, 4)
+    assert (s["complaints"]["received"], s["complaints"]["substantiated"]) == (36, 9)
+    assert did["warned"] == {"complaints": 3, "problems": 2}  # the late ones the demo plans, warned once each
+    result = esup.assessment.result(2008)
+    assert (result["assessed"], result["quota"]) == (115, 24)
+    assert result["distribution"] == {"优秀": 24, "称职": 91, "基本称职": 0, "不称职": 0}
+    assert esup.assessment.recompute(2008) == result
+    # The substantiated complaints weigh on their staff: none of them is 优秀.
+    against = {f["staff"] for f in esup.assessment.facts(2008, kind="complaint_substantiated")}
+    assert len(against) == 9 and not any(r["grade"] == "优秀" for r in result["staff"] if r["staff"] in against)
