@@ -386,6 +386,10 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("year", type=int, nargs="?")
     p.set_defaults(func=cmd_calendar)
 
+    from api import cli_assessment
+
+    cli_assessment.add_parser(sub, _open)  # esup assessment YEAR [--xlsx PATH] [--check]
+
     p = sub.add_parser("verify", help="rebuild every case and verify its hash chain")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_verify)

@@ -149,7 +149,7 @@ ROLE = {403: ["forbidden_role"]}
 BODY = {413: ["body_too_large"], 422: ["malformed_json", "invalid_body"]}
 QUERY = {422: ["invalid_request"]}
 STEP_REFUSALS = {
-    403: ["forbidden_role", "forbidden_department"],
+    403: ["forbidden_role", "forbidden_department", "batch_refused"],  # a batch with a step for another department
     404: ["unknown_case"],
     409: ["case_exists", "case_closed", "already_accepted", "already_suspended", "not_suspended", "already_rated",
           "before_submission", "item_mismatch", "extension_unit_mismatch", "event_id_reused"],

@@ -180,3 +180,8 @@ def test_esup_demo_prints_the_oversight_and_assessment_figures_from_the_events(t
     seed = out[out.index("the seed's table"):].splitlines()
     assert [line.split()[0] for line in seed[2:9]] == ["办件量", "当场办结率", "按时办结率", "承诺提速率", "超时件", "满意率", "即办件比例"]
     assert out.index("the seed's table") < out.index("oversight and the annual assessment")
+    # esup assessment: the same grades, the workbook, and the recomputation from the whole log agrees.
+    assert main(["assessment", "2008", "--check", "--xlsx", str(tmp_path / "a.xlsx")]) == 0
+    printed = capsys.readouterr().out
+    assert "115 staff assessed, 优秀 quota 24: 优秀 24, 称职 91" in printed and "identical" in printed
+    assert (tmp_path / "a.xlsx").stat().st_size > 0
