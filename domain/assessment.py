@@ -64,6 +64,7 @@ FIGURE_ZH = {"handled": "办结件", "on_time": "按时办结", "overdue": "超�
              "complaint_substantiated": "属实投诉", "cards": "预警牌", "card_unanswered": "未说明预警",
              "on_time_rate": "按时办结率%", "satisfaction_rate": "满意率%"}
 NOT_ANOMALIES = frozenset({"calendar_provisional"})
+COUNTED_STEPS = frozenset({"submitted", "accepted", "concluded", "rated", "deadlines_settled"})
 
 
 def year_of(instant: datetime) -> int:
@@ -136,9 +137,13 @@ class AssessmentFold:
 
     def case_event(self, s: CaseStep, position: int) -> None:
         p = self.port
+        if s.step not in COUNTED_STEPS and not s.flags:
+            return  # nothing to count (most undertaken, reviewed, decided ... steps): no lookup
         if s.step == "submitted":
             p.set_case(s.case_id, s.case_no or "", s.staff)
-        known = p.case(s.case_id)
+            known: tuple[str, str | None] | None = (s.case_no or "", s.staff)
+        else:
+            known = p.case(s.case_id)
         if known is None:
             return
         case_no, handler = known
