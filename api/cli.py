@@ -135,6 +135,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
             cli_bundles.print_channel_table(esup)
         print_seed_table(esup)  # (with the channels' and tiers' cases, which a fresh build prints before)
+        from api.cli_oversight import print_oversight
+
+        print_oversight(esup)
         return 0
     # Roughly 5.4 steps per case; the bar counts steps.
     with tqdm(total=int(args.cases * 5.4), unit="step", desc="ingesting 2008", disable=args.quiet) as bar:
@@ -154,6 +157,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if built is not None:
         cli_bundles.print_channel_table(esup, built)
     print_seed_table(esup, seed_rows)
+    from api.cli_oversight import print_oversight
+    from services.demo_oversight import oversight_2008
+
+    oversight_2008(esup, seed=args.seed, cases=args.cases)  # complaints, notices, inspection rounds
     if args.live:
         from services.live_demo import recent_history
 
@@ -165,6 +172,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         esup.runner.catch_up()
         print(f"live hall: {steps} steps of the last {args.recent_days} working days and today up to "
               f"{now.astimezone(CHINA_TZ):%H:%M} (China time); `esup serve --live-demo` keeps it reporting")
+    print_oversight(esup)  # after the yearbook's table and the live hall's line, which stay as they were
     esup.close()
     return 0
 
@@ -395,6 +403,10 @@ def main(argv: list[str] | None = None) -> int:
     c = cs.add_parser("settle", help="settle provisional deadlines on the years now known (e.g. after a package upgrade)")
     c.add_argument("year", type=int, nargs="?")
     p.set_defaults(func=cmd_calendar)
+
+    from api import cli_assessment
+
+    cli_assessment.add_parser(sub, _open)  # esup assessment YEAR [--xlsx PATH] [--check]
 
     p = sub.add_parser("verify", help="verify every case's hash chain and the whole log against the latest checkpoint")
     p.add_argument("--quiet", action="store_true")

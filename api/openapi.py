@@ -149,7 +149,7 @@ ROLE = {403: ["forbidden_role"]}
 BODY = {413: ["body_too_large"], 422: ["malformed_json", "invalid_body"]}
 QUERY = {422: ["invalid_request"]}
 STEP_REFUSALS = {
-    403: ["forbidden_role", "forbidden_department"],
+    403: ["forbidden_role", "forbidden_department", "batch_refused"],  # a batch with a step for another department
     404: ["unknown_case"],
     409: ["case_exists", "case_closed", "already_accepted", "already_suspended", "not_suspended", "already_rated",
           "before_submission", "item_mismatch", "extension_unit_mismatch", "event_id_reused"],
@@ -588,3 +588,101 @@ def install(app: FastAPI) -> None:
         return doc
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+# -- complaints (投诉) and supervision notices (督察意见 → 整改): api/oversight.py ----------------------
+
+SCHEMAS["Complaint"] = obj({
+    "id": STR, "complaint_no": STR, "channel": _t("string", enum=["phone", "letter", "online", "in_person"]),
+    "department": STR, "window": NSTR, "staff": NSTR, "case_no": NSTR, "summary": STR,
+    "status": _t("string", enum=["received", "accepted", "not_accepted", "assigned", "investigated", "concluded"]),
+    "stage": _t(["string", "null"], enum=["accept", "assign", "investigate", "conclude", None]),
+    "due_at": NINSTANT, "received_at": INSTANT, "substantiated": NBOOL, "action": NSTR,
+    "stages": arr(ANY_OBJ, description="each stage: started_at, due_at, done_at, late, warned_at"),
+    "complainant": _t(["object", "null"], description="sealed personal data: shown to officers, masked to others"),
+    "history": arr(ANY_OBJ),
+}, required=["complaint_no", "channel", "department", "status", "stage", "due_at", "received_at", "stages"])
+SCHEMAS["ComplaintInput"] = obj({
+    "complaint_no": _t("string", minLength=1, maxLength=50), "channel": _t("string", enum=["phone", "letter", "online", "in_person"]),
+    "department": CODE, "window": CODE, "staff": CODE, "case_no": CODE, "summary": _t("string", minLength=1),
+    "complainant": obj({k: STR for k in ("name", "phone", "id_number", "address")}, required=[]),
+    "received_at": {**INSTANT, "description": "when the desk received it (default: now)"},
+}, required=["complaint_no", "channel", "department", "summary"])
+SCHEMAS["Notice"] = obj({
+    "id": STR, "notice_no": STR, "department": STR, "title": STR, "status": _t("string", enum=["open", "closed"]),
+    "issued_at": INSTANT, "closed_at": NINSTANT, "inspection": _t(["object", "null"]),
+    "problems": arr(obj({"no": INT, "source": _t("string", enum=["audit", "anomaly", "complaint", "inspection"]),
+                         "description": STR, "status": _t("string", enum=["open", "reported", "closed"]),
+                         "due_at": INSTANT, "returns": INT, "warnings": arr(INSTANT)},
+                        required=["no", "source", "status", "due_at"])),
+    "history": arr(ANY_OBJ),
+}, required=["notice_no", "department", "title", "status", "problems"])
+SCHEMAS["NoticeInput"] = obj({
+    "notice_no": _t("string", minLength=1, maxLength=50), "department": CODE, "title": _t("string", minLength=1),
+    "problems": arr(obj({"source": _t("string", enum=["audit", "anomaly", "complaint", "inspection"]), "ref": CODE,
+                         "description": _t("string", minLength=1), "due_date": DATE, "within": LIMIT},
+                        required=["source", "description"]), minItems=1),
+    "inspection": obj({"round": CODE, "inspector": CODE, "inspected": CODE}),
+}, required=["notice_no", "department", "title", "problems"])
+
+_TEXT_422 = ["malformed_json", "invalid_body", "missing_field", "invalid_field", "unknown_field"]
+COMPLAINT_ACT = _merge(ROLE, BODY, {404: ["unknown_complaint"], 409: ["complaint_closed", "complaint_out_of_order",
+                                                                      "concurrent_change"], 422: _TEXT_422})
+PROBLEM_ACT = _merge(BODY, {403: ["forbidden_role", "forbidden_department"], 404: ["unknown_notice", "unknown_problem"],
+                            409: ["problem_closed", "problem_not_reported", "problem_already_reported",
+                                  "concurrent_change"], 422: [*_TEXT_422, "invalid_limit"]})
+PAGE = {"limit": {"minimum": 1, "maximum": 1000}, "offset": {"minimum": 0, "maximum": 2**31 - 1}}
+OPERATIONS.update({
+    ("post", "/api/v1/complaints"): {
+        "body": ref("ComplaintInput"), "ok": {201: ref("Complaint")},
+        "problems": _merge(ROLE, BODY, {409: ["complaint_exists"], 422: [
+            *_TEXT_422, "unknown_department", "unknown_window", "unknown_staff", "invalid_timestamp",
+            "naive_timestamp", "future_timestamp", "implausible_timestamp"]}),
+    },
+    ("get", "/api/v1/complaints"): {
+        "ok": {200: obj({"total": INT, "complaints": arr(ANY_OBJ)})},
+        "problems": {403: ["forbidden_department"], 422: ["invalid_query", "invalid_request"]}, "params": PAGE,
+    },
+    ("get", "/api/v1/complaints/{complaint_no}"): {"ok": {200: ref("Complaint")},
+                                                  "problems": {404: ["unknown_complaint"]}},
+    **{("post", f"/api/v1/complaints/{{complaint_no}}/{act}"): {
+        "body": obj({"note": STR, "reason": STR, "assignee": STR, "findings": STR, "substantiated": BOOL,
+                     "action": STR}, required=[]),
+        "body_required": False, "ok": {200: ref("Complaint")}, "problems": COMPLAINT_ACT,
+    } for act in ("accept", "refuse", "assign", "investigate", "conclude")},
+    ("post", "/api/v1/notices"): {
+        "body": ref("NoticeInput"), "ok": {201: ref("Notice")},
+        "problems": _merge(ROLE, BODY, {409: ["notice_exists"], 422: [*_TEXT_422, "unknown_department",
+                                                                        "invalid_limit"]}),
+    },
+    ("get", "/api/v1/notices"): {
+        "ok": {200: obj({"total": INT, "notices": arr(ANY_OBJ)})},
+        "problems": {403: ["forbidden_department"], 422: ["invalid_query", "invalid_request"]}, "params": PAGE,
+    },
+    ("get", "/api/v1/notices/{notice_no}"): {"ok": {200: ref("Notice")}, "problems": {404: ["unknown_notice"]}},
+    **{("post", f"/api/v1/notices/{{notice_no}}/problems/{{problem_no}}/{act}"): {
+        "body": obj({"rectification": STR, "note": STR, "reason": STR, "due_date": DATE, "within": LIMIT}, required=[]),
+        "body_required": False, "ok": {200: ref("Notice")}, "problems": PROBLEM_ACT,
+    } for act in ("report", "verify", "send-back")},
+    ("get", "/api/v1/oversight/summary"): {
+        "ok": {200: obj({"year": NINT, "complaints": ANY_OBJ, "notices": ANY_OBJ})},
+        "problems": {**ROLE, 422: ["invalid_query", "invalid_request"]},
+    },
+})
+
+OPERATIONS.update({
+    ("get", "/api/v1/assessment/{year}"): {
+        "ok": {200: {"description": "the ranking (JSON), or with format=xlsx the workbook", "content": {
+            "application/json": {"schema": obj({"year": INT, "assessed": INT, "quota": INT, "distribution": ANY_OBJ,
+                                                "policy": ANY_OBJ, "staff": arr(ANY_OBJ)})},
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                "schema": _t("string", format="binary")}}}},
+        "problems": {**ROLE, 422: ["invalid_query", "invalid_request"]},
+        "params": {"format": {"enum": ["json", "xlsx"]}},
+    },
+    ("get", "/api/v1/assessment/{year}/facts"): {
+        "ok": {200: obj({"year": INT, "staff": NSTR, "kind": NSTR, "facts": arr(obj({
+            "staff": STR, "kind": STR, "case_no": NSTR, "event_ref": STR, "position": INT}))})},
+        "problems": {**ROLE, 422: ["invalid_query", "invalid_request"]},
+    },
+})

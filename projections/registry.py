@@ -11,6 +11,10 @@ from projections.calendars import Calendars
 from projections.bundles import BundleView
 from projections.case_board import CaseBoard
 from projections.merkle import LedgerTree
+from infra.assessment_policy import assessment_policy_from_env
+from projections.assessment import AssessmentView
+from projections.complaints import ComplaintBoard
+from projections.notices import NoticeBoard
 from projections.performance import PerformanceView
 from projections.runner import View
 from projections.store import ViewStore
@@ -25,8 +29,9 @@ def all_views(store: ViewStore, reference: Any, planner: Any, load_case: Any = N
     calendars = Calendars(reference)
     return [CaseBoard(), AnomalyView(store, calendars, anomaly_policy()), PerformanceView(calendars),
             WarningThresholds(planner), WarningBoard(), LedgerTree(), AccessLogView(),
-            BundleView(load_case, reference.calendar)]
+            BundleView(load_case, reference.calendar), ComplaintBoard(), NoticeBoard(),
+            AssessmentView(assessment_policy_from_env().satisfied_scores)]
 
 
 VIEW_NAMES = ("case_board", "anomalies", "performance", "warning_thresholds", "warning_board", "merkle",
-              "access_log", "bundles")
+              "access_log", "bundles", "complaints", "notices", "assessment")

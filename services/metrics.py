@@ -23,8 +23,10 @@ Formulas (DOMAIN.md), each a ratio of sums so groups and periods add up:
   which count is configuration (``ESUP_SATISFIED_SCORES``, default ``1,2,3``: 基本满意 counts;
   per request ``satisfied=1,2``).
 - 评议率 rating rate: ratings / concluded in the period.
-- 投诉率 complaint rate: complaints / concluded. No complaint events exist in the ledger yet, so
-  complaints are 0 and the rate is 0.0 (``notes`` says so).
+- 投诉率 complaint rate: complaints received in the period (by the day received, those not
+  accepted 不予受理 left out) / cases concluded in the period, from the complaint board
+  (projections/complaints.py); a complaint counts for its department, window and staff member,
+  its window's hall and center (``complaints_substantiated``: those concluded as 属实).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from domain.errors import InvalidInput
 from domain.organisation import UnitKind
 from domain.steps import parse_instant
 from projections import performance
+from projections.complaints import counts as complaint_counts
 
 GROUPS = ("center", "hall", "department", "window", "staff", "item", "day")
 ALL_DAYS = ("0001-01-01", "9999-12-31")
@@ -86,12 +89,13 @@ COLUMNS: list[tuple[str, str]] = [
     ("working_days_saved", "节约工作日"), ("rated", "评议件"), ("rating_rate", "评议率%"),
     ("satisfied", "满意件"), ("satisfaction_rate", "满意率%"),
     *[(f"score_{k}", label) for k, label in zip(range(1, 6), ("非常满意", "满意", "基本满意", "不满意", "非常不满意"))],
-    ("complaints", "投诉"), ("complaint_rate", "投诉率%"),
+    ("complaints", "投诉"), ("complaints_substantiated", "投诉属实"), ("complaint_rate", "投诉率%"),
     ("catalogue_items", "事项数"), ("on_the_spot_items", "即办件事项数"), ("on_the_spot_share", "即办件比例%"),
     ("catalogue_promised_speed_up", "事项承诺提速率%"),
 ]
 NOTES = {
-    "complaints": "no complaint (投诉) events exist in the ledger yet: complaints and the complaint rate are reported as 0",
+    "complaints": "complaints (投诉) received in the period, not counting those not accepted (不予受理); "
+                  "投诉率 = complaints / concluded",
     "overdue": "cases concluded after their promised deadline; open cases past it are reported by warnings",
     "staff": "a case counts for the staff member who accepted it (受理人), else who received it",
     "halls_and_centers": "a case counts for its window's hall and that hall's center (else its department's center), "
@@ -168,6 +172,8 @@ class Metrics:
                     acc = out.setdefault(key, {})
                     for name, value in zip(sums, row[len(keys):]):
                         acc[name] = acc.get(name, 0) + (value or 0)
+            for key, acc in complaint_counts(cur, q.group_by, lo, hi, q.departments).items():
+                _add(out.setdefault(key, {}), acc)
         return out
 
     def _regroup(self, q: MetricsQuery, sums: dict[tuple[Any, ...], dict[str, float]]) -> dict[Any, dict[str, float]]:
@@ -290,7 +296,8 @@ def compute(acc: dict[str, float], satisfied: Iterable[int], items: list[Any] | 
         "rated": int(g("rated")), "rating_rate": _pct(g("rated"), concluded),
         "satisfied": sat, "satisfaction_rate": _pct(sat, g("rated")),
         **{f"score_{k}": int(g(f"score_{k}")) for k in range(1, 6)},
-        "complaints": 0, "complaint_rate": 0.0 if concluded else None,
+        "complaints": int(g("complaints")), "complaints_substantiated": int(g("complaints_substantiated")),
+        "complaint_rate": _pct(g("complaints"), concluded),
     }
     if items is None:
         out.update(catalogue_items=None, on_the_spot_items=None, on_the_spot_share=None, catalogue_promised_speed_up=None)

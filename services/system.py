@@ -16,11 +16,13 @@ from projections.runner import ProjectionRunner
 from projections.store import ViewStore, open_view_store
 from infra.settings import Settings
 from services.access import AccessService
+from services.assessment import Assessment
 from services.apps import Access, Ledger, Reference
 from services.bundles import BundleService
 from services.calendar import CalendarService
 from services.cases import CaseQueries
 from services.ingest import IngestService
+from services.oversight import Oversight, OversightSweeper
 from services.reference import ReferenceService
 from services.warnings import WarningPlanner, WarningService, policy_book_from_env
 
@@ -51,6 +53,8 @@ class Esup:
     access_log: Any = None  # services.access_log.AccessLog: recording officers' reads
     audits: Any = None  # random audit samples 抽查 (services/audits.py)
     bundles: BundleService | None = None  # parallel-approval bundles (并联审批)
+    oversight: Oversight | None = None  # complaints (投诉) and supervision notices (督察意见 → 整改)
+    assessment: Assessment | None = None  # the annual staff assessment (年终考核)
 
     @classmethod
     def open(cls, settings: Settings | None = None, clock: Clock | None = None) -> Esup:
@@ -88,6 +92,8 @@ class Esup:
         system.audits = AuditService(ledger, system.checkpoints, access_app, clock)
         system.bundles = BundleService(ledger, reference, cases, clock)  # 并联审批
         ingest.companions.append(system.bundles.part_closings)  # a part's closing moves its bundle
+        system.oversight = Oversight(ledger, reference, views, runner, sealer, clock)
+        system.assessment = Assessment(ledger, views, runner, reference)
         return system
 
     def _open_checkpoints(self) -> None:
@@ -109,6 +115,9 @@ class Esup:
         self._checkpoint_timer.start()  # signs each log's head every ESUP_CHECKPOINT_SECONDS when it moved
         if self.warnings is not None:
             self.warnings.scheduler.start()  # wakes at the next warning threshold
+        if self.oversight is not None:
+            self._oversight_sweeper = OversightSweeper(self.oversight)
+            self._oversight_sweeper.start()  # late complaint stages and overdue rectifications warn
         # Time-based anomalies (e.g. not accepted within 5 working days) must appear even when
         # nothing at all is recorded: sweep them on a timer too.
         self._sweeper_stop = threading.Event()
@@ -134,6 +143,8 @@ class Esup:
         timer = getattr(self, "_checkpoint_timer", None)
         if timer is not None:
             timer.stop()
+        if getattr(self, "_oversight_sweeper", None) is not None:
+            self._oversight_sweeper.stop()
         self.runner.stop()  # join followers before closing stores (SQLite must not close under a reader)
         self.views.close()
         for app in (self.ledger, self.reference_app, self.access_app):

@@ -78,7 +78,7 @@ def test_every_formula_over_the_whole_period(cases):
     assert (t["rated"], t["rating_rate"], t["score_4"]) == (4, 80.0, 1)
     assert (t["satisfied"], t["satisfaction_rate"]) == (3, 75.0)  # 1, 2 and 3 (基本满意) count by default
     assert (t["complaints"], t["complaint_rate"]) == (0, 0.0)
-    assert "no complaint" in figures(cases)["notes"]["complaints"]
+    assert "投诉率 = complaints / concluded" in figures(cases)["notes"]["complaints"]
     # The catalogue: GS-002 is the one on-the-spot item of three.
     assert (t["catalogue_items"], t["on_the_spot_items"], t["on_the_spot_share"]) == (3, 1, 33.3)
 
@@ -155,3 +155,31 @@ def test_esup_demo_ends_with_the_seeds_table_from_the_view(tmp_path, monkeypatch
     table = out[out.index("the seed's table"):].splitlines()
     assert [line.split()[0] for line in table[2:9]] == ["办件量", "当场办结率", "按时办结率", "承诺提速率", "超时件", "满意率", "即办件比例"]
     assert table[2].split()[-1] == "150" and table[4].split()[-1] == "100.0%" and table[9].startswith("live hall:")
+
+
+def test_esup_demo_prints_the_oversight_and_assessment_figures_from_the_events(tmp_path, monkeypatch, capsys):
+    """The yearbook's 2008 oversight (20 notices, 50+ problems rectified, 4 rounds of mutual
+    inspection) and the assessment (115 staff, 24 优秀, the rest 称职), from the demo's events."""
+    from api.cli import main
+
+    monkeypatch.setenv("ESUP_DATA_DIR", str(tmp_path / "demo"))
+    assert main(["demo", "--cases", "150", "--no-live", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    table = out[out.index("oversight and the annual assessment"):].splitlines()
+    demo = {line.split()[0]: line.split()[-1] for line in table[2:]}
+    assert demo["督察意见"] == "20" and demo["互查互评"] == "4" and demo["考核人数"] == "115"
+    import re
+
+    rectified, listed = re.search(r"整改落实问题.*50余项\s+(\d+) / (\d+)", out).groups()
+    assert int(rectified) == int(listed) > 50
+    assert re.search(r"投诉 complaints.*-\s+36 \(9\)", out)
+    assert (demo["优秀"], demo["称职"], demo["基本称职"], demo["不称职"]) == ("24", "91", "0", "0")
+    # The yearbook's table itself is as it was, and comes first.
+    seed = out[out.index("the seed's table"):].splitlines()
+    assert [line.split()[0] for line in seed[2:9]] == ["办件量", "当场办结率", "按时办结率", "承诺提速率", "超时件", "满意率", "即办件比例"]
+    assert out.index("the seed's table") < out.index("oversight and the annual assessment")
+    # esup assessment: the same grades, the workbook, and the recomputation from the whole log agrees.
+    assert main(["assessment", "2008", "--check", "--xlsx", str(tmp_path / "a.xlsx")]) == 0
+    printed = capsys.readouterr().out
+    assert "115 staff assessed, 优秀 quota 24: 优秀 24, 称职 91" in printed and "identical" in printed
+    assert (tmp_path / "a.xlsx").stat().st_size > 0
