@@ -29,7 +29,7 @@ from domain.organisation import UnitKind
 from infra.assessment_policy import assessment_policy_from_env
 from projections import assessment as view
 from projections.store import ViewStore
-from services.logs import notifications_after
+from infra.logs import notifications_after
 from services.reference import ReferenceService
 
 STAFF_KIND_ZH = {"civil_servant": "在编干部", "committee_hired": "管委会聘用", "self_hired": "单位自聘"}
