@@ -121,7 +121,7 @@ class Outcome:
 @dataclass
 class _Work:
     cases: dict[str, Case | None] = field(default_factory=dict)
-    keys: list[Any] = field(default_factory=list)  # SourceEvent records and ProvisionalMarks
+    keys: list[Any] = field(default_factory=list)  # SourceEvent.Admitted records and ProvisionalMarks
     outcomes: list[Outcome | None] = field(default_factory=list)
     errors: list[StepError] = field(default_factory=list)
     seen: dict[str, int] = field(default_factory=dict)  # idempotency key -> index in this batch
@@ -176,17 +176,17 @@ class IngestService:
             if work.errors:
                 self._refuse(work.errors, principal, batch)
             try:
-                self.ledger.save(*(c for c in work.cases.values() if c is not None), *work.keys)
+                self._save(work)
             except IntegrityError:
                 # A racing writer got there first (same case, or the same source event id):
                 # reload and decide again; a true duplicate then answers as one.
-                reused = [k for k in work.keys if isinstance(k, SourceEvent) and self._stored_elsewhere(k)]
+                reused = [k for k in work.keys if isinstance(k, SourceEvent.Admitted) and self._stored_elsewhere(k)]
                 if reused:
                     errs = []
                     for k in reused:
                         i, report = next((i, r) for i, r in enumerate(reports)
                                          if r and r.event_id == k.event_id and r.actor.department == k.department)
-                        original = self._stored_key(k)
+                        original = self._stored_key(k.originator_id)
                         stored = self._stored_event(self.ledger.repository.get(case_id(original.case_no)), original.case_version)
                         shown = self._stored_content(original.case_no, stored, shown=True)
                         errs.append(StepError(i, _reused(report, _differences(shown, _content(report)) or ["case_no"], shown, stored), report))
@@ -262,8 +262,23 @@ class IngestService:
             event = case.record(report, recorded_at=recorded_at, calendar=calendar, terms=terms, policy=self.policy)
             # Deadlines leaning on an unpublished year: mark the case (once per year) for settlement.
             work.keys.extend(ProvisionalMark.mark(case.case_no, y, recorded_at) for y in sorted(case.provisional_ever - marked))
-        work.keys.append(SourceEvent.admit(report.actor.department, report.event_id, case.case_no, event.originator_version, recorded_at))
+        work.keys.append(SourceEvent.admission(report.actor.department, report.event_id, case.case_no, event.originator_version, recorded_at))
         return Outcome("created", event, case.case_no)  # type: ignore[arg-type]
+
+    def _save(self, work: _Work) -> None:
+        """The batch's new events in one transaction: the cases' pending events, then the source
+        event records and marks (the library's ``save`` does the same, after a runtime Protocol
+        check per object that cost more than the rest of its bookkeeping)."""
+        events: list[Any] = []
+        for case in work.cases.values():
+            if case is not None:
+                events.extend(case.collect_events())
+        for key in work.keys:
+            if isinstance(key, SourceEvent.Admitted):
+                events.append(key)
+            else:
+                events.extend(key.collect_events())
+        self.ledger.events.put(events)
 
     def _load(self, case_no: str) -> Case | None:
         try:
@@ -294,12 +309,12 @@ class IngestService:
                 out["applicant"] = None
         return out
 
-    def _stored_key(self, key: SourceEvent) -> SourceEvent:
-        return self.ledger.repository.get(key.id)
+    def _stored_key(self, key_id: Any) -> SourceEvent:
+        return self.ledger.repository.get(key_id)
 
-    def _stored_elsewhere(self, key: SourceEvent) -> bool:
+    def _stored_elsewhere(self, key: SourceEvent.Admitted) -> bool:
         try:
-            stored = self._stored_key(key)
+            stored = self._stored_key(key.originator_id)
         except AggregateNotFoundError:
             return False
         return stored.case_no != key.case_no
