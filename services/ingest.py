@@ -8,6 +8,7 @@ event id returns the original outcome and stores nothing new.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,6 +138,7 @@ class IngestService:
         policy: IngestPolicy = IngestPolicy(),
         max_batch: int = 1000,
         refusal_sample: int = 100,
+        case_cache_size: int = 20000,
     ) -> None:
         self.ledger = ledger
         self.reference = reference
@@ -148,6 +150,13 @@ class IngestService:
         # Refusals are counted and sampled beside the ledger, not stored one event each.
         self.refusals = RefusalStore(ledger.recorder, refusal_sample)
         self._legacy_counts: dict[str, dict[str, int]] | None = None
+        # Cases as of their last save by this service (most recently used last). A batch takes
+        # the ones it needs out, brings them up to the store's newest version in its one load
+        # query (another writer may have moved them), and puts them back only once saved: a
+        # refused or failed batch leaves nothing half-applied behind.
+        self._cases: OrderedDict[str, Case] = OrderedDict()
+        self._cases_lock = threading.Lock()
+        self.case_cache_size = case_cache_size
 
     def report(self, raws: list[Any], principal: Principal = SYSTEM, batch: bool = True) -> list[Outcome]:
         """Apply a batch of steps. ``batch=False``: one step, refused with its own code."""
@@ -192,6 +201,7 @@ class IngestService:
                         errs.append(StepError(i, _reused(report, _differences(shown, _content(report)) or ["case_no"], shown, stored), report))
                     self._refuse(errs, principal, batch)
                 continue
+            self._keep(work)
             return [o for o in work.outcomes if o is not None]
         raise DomainError("too much contention on these cases; retry", code="contention")  # pragma: no cover
 
@@ -199,6 +209,7 @@ class IngestService:
         work = _Work()
         recorded_at = self.clock.now()
         self.reference.refresh()  # once per batch: reference data is read as of the batch's start
+        work.cases.update(self._load_many(list(dict.fromkeys(r.case_no for r in reports))))
         for i, report in enumerate(reports):
             key = idempotency_key(report.actor.department, report.event_id)
             if key in work.seen:
@@ -279,6 +290,58 @@ class IngestService:
             else:
                 events.extend(key.collect_events())
         self.ledger.events.put(events)
+
+    def _load_many(self, case_nos: list[str]) -> dict[str, Case | None]:
+        """The batch's cases in one query: each cached one brought up to the store's newest
+        version (its cached version must still be there: else it is loaded afresh), the others
+        replayed from their events. None for a case that does not exist."""
+        with self._cases_lock:
+            taken = {no: self._cases.pop(no) for no in case_nos if no in self._cases}
+        ids = {no: case_id(no) for no in case_nos}
+        select = getattr(self.ledger.recorder, "select_events_from", None)
+        if select is None:  # another recorder: one query per case
+            return {no: self._load(no) for no in case_nos}
+        rows = select([(ids[no], taken[no].version if no in taken else 0) for no in case_nos])
+        by_id: dict[Any, list[Any]] = {}
+        for row in rows:
+            by_id.setdefault(row.originator_id, []).append(row)
+        out: dict[str, Case | None] = {}
+        to_event = self.ledger.mapper.to_domain_event
+        again = []
+        for no in case_nos:
+            stored = by_id.get(ids[no], [])
+            case = taken.get(no)
+            if case is not None:
+                if not stored or stored[0].originator_version != case.version:
+                    again.append(no)  # the version it was cached at is gone (a damaged store): no shortcut
+                    continue
+                stored = stored[1:]
+            for row in stored:
+                case = to_event(row).mutate(case)  # type: ignore[attr-defined]
+            out[no] = case
+        if again:
+            rows = select([(ids[no], 0) for no in again])
+            for no in again:
+                case = None
+                for row in rows:
+                    if row.originator_id == ids[no]:
+                        case = to_event(row).mutate(case)  # type: ignore[attr-defined]
+                out[no] = case
+        return out
+
+    def _keep(self, work: _Work) -> None:
+        """The batch is stored: its cases, as saved, become the cached ones."""
+        with self._cases_lock:
+            cache = self._cases
+            for no, case in work.cases.items():
+                if case is None:
+                    continue
+                cached = cache.get(no)
+                if cached is None or cached.version <= case.version:
+                    cache[no] = case
+                    cache.move_to_end(no)
+            while len(cache) > self.case_cache_size:
+                cache.popitem(last=False)
 
     def _load(self, case_no: str) -> Case | None:
         try:
