@@ -126,6 +126,8 @@ class _Work:
     outcomes: list[Outcome | None] = field(default_factory=list)
     errors: list[StepError] = field(default_factory=list)
     seen: dict[str, int] = field(default_factory=dict)  # idempotency key -> index in this batch
+    departments: dict[str, bool] = field(default_factory=dict)  # department -> known (this batch)
+    calendars: dict[tuple[str, str | None], Any] = field(default_factory=dict)  # (department, window) -> calendar
 
 
 class IngestService:
@@ -248,7 +250,11 @@ class IngestService:
                 raise CaseRefused(f"case {case.case_no} was already submitted", code="case_exists")
             raise NotFound(f"case {report.case_no} is unknown: its first step must be submitted", code="unknown_case")
         ref = self.reference
-        if ref.unit(UnitKind.DEPARTMENT, report.actor.department, refresh=False) is None:
+        known = work.departments.get(report.actor.department)
+        if known is None:
+            known = work.departments[report.actor.department] = (
+                ref.unit(UnitKind.DEPARTMENT, report.actor.department, refresh=False) is not None)
+        if not known:
             raise InvalidInput(f"unknown department {report.actor.department}", code="unknown_department")
         if case is None:
             if report.step is not Step.SUBMITTED:
@@ -268,7 +274,10 @@ class IngestService:
             if report.step is Step.ACCEPTED:
                 item = ref.item(case.item_code, refresh=False)
                 terms = item.version_at(report.occurred_at) if item else None
-            calendar = ref.calendar(ref.center_of(case.department, case.window, refresh=False), refresh=False)
+            where = (case.department, case.window)
+            calendar = work.calendars.get(where)
+            if calendar is None:  # reference data is read as of the batch's start: once per place a batch
+                calendar = work.calendars[where] = ref.calendar(ref.center_of(*where, refresh=False), refresh=False)
             marked = set(case.provisional_ever)
             event = case.record(report, recorded_at=recorded_at, calendar=calendar, terms=terms, policy=self.policy)
             # Deadlines leaning on an unpublished year: mark the case (once per year) for settlement.
