@@ -51,6 +51,20 @@ class SourceEvent(Aggregate):
             cls.Admitted, department=department, event_id=event_id, case_no=case_no, case_version=case_version, timestamp=at
         )
 
+    @classmethod
+    def admission(cls, department: str, event_id: str, case_no: str, case_version: int, at: datetime) -> SourceEvent.Admitted:
+        """The one event ``admit`` makes, without making the aggregate (ingest stores one per step
+        and never reads it back in that request): the same fields, the same stored state."""
+        # Filled as the dataclass's __init__ would fill it (same fields, same order), without its
+        # frozen-field setters (a third of this record's cost); tests/unit/test_case.py compares.
+        event = object.__new__(cls.Admitted)
+        event.__dict__.update(
+            originator_id=source_event_id(department, event_id), originator_version=1, timestamp=at,
+            originator_topic=cls.TOPIC, department=department, event_id=event_id, case_no=case_no,
+            case_version=case_version,
+        )
+        return event
+
 
 class Refusal(Aggregate):
     TOPIC = "esup.ingest:Refusal"

@@ -90,13 +90,15 @@ def _tcp_server_class():
     return TcpPostgresServer
 
 
-def start_embedded(base_dir: str | os.PathLike[str] | None = None) -> PostgresHandle:
-    """Start a private PostgreSQL 18 server in ``base_dir`` (a temp dir by default), on TCP."""
+def start_embedded(base_dir: str | os.PathLike[str] | None = None, keep: bool = False) -> PostgresHandle:
+    """Start a private PostgreSQL 18 server in ``base_dir`` (a temp dir by default), on TCP.
+    ``keep``: ``stop()`` stops the server but keeps its data (started again on the same dir, or
+    reused if still running); otherwise the data is deleted with it."""
     base = Path(base_dir) if base_dir else Path(tempfile.mkdtemp(prefix="esup-pg-"))
     base.mkdir(parents=True, exist_ok=True)
     pgdata = (base / "pgdata").resolve()
     pgdata.mkdir(exist_ok=True)
-    server = _tcp_server_class()(pgdata, cleanup_mode="delete")
+    server = _tcp_server_class()(pgdata, cleanup_mode="stop" if keep else "delete")
     info = server.get_postmaster_info()
     return PostgresHandle(host="127.0.0.1", port=int(info.port), user="postgres", password="", dbname="postgres", _server=server)
 

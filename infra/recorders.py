@@ -35,6 +35,25 @@ def _uuid(value: UUID | str) -> UUID:
 
 
 class GuardedSQLiteRecorder(SQLiteApplicationRecorder):
+    def select_events_from(self, after: Sequence[tuple[UUID, int]]) -> list[StoredEvent]:
+        """The events of many aggregates in one query: of each ``(id, version)``, those from
+        ``version`` on (0: all), in (aggregate, version) order."""
+        out: list[StoredEvent] = []
+        for i in range(0, len(after), 400):  # SQLite's bound-parameter limit is 32,766 (999 before 3.32)
+            chunk = after[i:i + 400]
+            values = ",".join("(?,?)" for _ in chunk)
+            params: list[Any] = []
+            for originator, version in chunk:
+                params.append(_uuid(originator).hex)
+                params.append(version)
+            with self.datastore.transaction(commit=False) as c:
+                c.execute(f"WITH a(id, v) AS (VALUES {values}) SELECT e.originator_id, e.originator_version, e.topic, "
+                          f"e.state FROM a JOIN {self.events_table_name} e ON e.originator_id = a.id "
+                          "AND e.originator_version >= a.v ORDER BY e.originator_id, e.originator_version", params)
+                out.extend(StoredEvent(originator_id=UUID(row[0]), originator_version=row[1], topic=row[2], state=row[3])
+                           for row in c.fetchall())
+        return out
+
     def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         # Insert first: the first write of a transaction takes SQLite's write lock, so no other
         # connection can commit until this one ends and the check below reads the newest state.
@@ -77,6 +96,22 @@ class GuardedPostgresRecorder(PostgresApplicationRecorder):
                 Identifier(self.datastore.schema), Identifier(self.events_table_name)), (list(originator_ids),))
             return {_uuid(r["originator_id"]) for r in curs.fetchall()}
 
+    def select_events_from(self, after: Sequence[tuple[UUID, int]]) -> list[StoredEvent]:
+        """The events of many aggregates in one round trip: of each ``(id, version)``, those
+        from ``version`` on (0: all), in (aggregate, version) order."""
+        if not after:
+            return []
+        from psycopg.sql import SQL, Identifier
+
+        statement = SQL(
+            "SELECT e.originator_id, e.originator_version, e.topic, e.state FROM unnest(%s::uuid[], %s::bigint[]) "
+            "AS a(id, v) JOIN {0}.{1} e ON e.originator_id = a.id AND e.originator_version >= a.v "
+            "ORDER BY e.originator_id, e.originator_version"
+        ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, ([_uuid(o) for o, _ in after], [v for _, v in after]), prepare=True)
+            return [StoredEvent(originator_id=row["originator_id"], originator_version=row["originator_version"],
+                                topic=row["topic"], state=bytes(row["state"])) for row in curs.fetchall()]
 
     def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         guard: Guard | None = kwargs.get("guard")
@@ -93,7 +128,27 @@ class GuardedPostgresRecorder(PostgresApplicationRecorder):
             moved = {str(o): (e, stored.get(str(_uuid(o)))) for o, e in guard if stored.get(str(_uuid(o))) != e}
             if moved:
                 raise CaseMoved(moved)
-        super()._insert_stored_events(curs, stored_events, **kwargs)
+        # As the library's insert (the table lock, the notification, one INSERT ... RETURNING),
+        # but the rows go as four binary arrays rather than one array of a composite type, which
+        # psycopg writes as text, escaping every state's bytes with a regular expression (a
+        # fifth of ingest's time on PostgreSQL).
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        curs.execute(self._insert_arrays_statement(), (
+            [_uuid(e.originator_id) for e in stored_events], [e.originator_version for e in stored_events],
+            [e.topic for e in stored_events], [e.state for e in stored_events],
+        ))
+
+    def _insert_arrays_statement(self) -> Any:
+        statement = getattr(self, "_insert_arrays", None)
+        if statement is None:
+            from psycopg.sql import SQL, Identifier
+
+            statement = self._insert_arrays = SQL(
+                "INSERT INTO {0}.{1} (originator_id, originator_version, topic, state) "
+                "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) RETURNING notification_id"
+            ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
+        return statement
 
 
 SQLITE_TOPIC = "infra.recorders:GuardedSQLiteRecorder"

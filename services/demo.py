@@ -166,6 +166,58 @@ def item_weights(items: list[Any]) -> tuple[list[Any], list[float]]:
 
 def case_steps(esup: Any, cases: int, rng: random.Random, year: int = 2008) -> Iterator[tuple[datetime, dict[str, Any]]]:
     """(recorded-at, step) pairs for ``cases`` cases spread over the year's working days."""
+    out: list[tuple[datetime, dict[str, Any]]] = []
+    for _, steps in _generated_cases(esup, cases, rng, year):
+        out.extend(steps)
+    out.sort(key=lambda p: p[0])
+    return iter(out)
+
+
+def stream_case_steps(esup: Any, cases: int, rng: random.Random, year: int = 2008,
+                      keep: Callable[[list[tuple[datetime, dict[str, Any]]]], bool] | None = None,
+                      ) -> Iterator[tuple[datetime, dict[str, Any]]]:
+    """``case_steps`` without holding the year in memory: the same steps in the same order (for
+    the same seed), yielded as they become final. Cases are generated day by day (each starts on
+    its day, after midnight), so every step recorded before the next day begins can go out; only
+    the open cases' later steps wait in a heap. ``keep(steps)`` may leave a case out (its steps
+    in generation order). When the cases outnumber what the days hold evenly the generator draws
+    their days at random, and this falls back to ``case_steps``."""
+    import heapq
+
+    days = working_days(esup.reference.calendar(), year)
+    if max(1, cases // len(days)) * len(days) < cases:  # days drawn at random: no order to stream in
+        out = [pair for _, steps in _generated_cases(esup, cases, rng, year) if keep is None or keep(steps)
+               for pair in steps]
+        out.sort(key=lambda p: p[0])
+        yield from out
+        return
+    heap: list[tuple[datetime, int, dict[str, Any]]] = []
+    n = 0
+    for day, steps in _generated_cases(esup, cases, rng, year):
+        assert day is not None
+        boundary = datetime.combine(day, time(0, 0), CHINA_TZ)
+        while heap and heap[0][0] < boundary:
+            recorded, _, body = heapq.heappop(heap)
+            yield recorded, body
+        if keep is not None and not keep(steps):
+            n += len(steps)  # the same tie-break positions as in case_steps' stable sort
+            continue
+        for recorded, body in steps:
+            heapq.heappush(heap, (recorded, n, body))
+            n += 1
+    while heap:
+        recorded, _, body = heapq.heappop(heap)
+        yield recorded, body
+
+
+def working_days(cal: WorkingCalendar, year: int) -> list[date]:
+    return [d for d in (date(year, 1, 1) + timedelta(n) for n in range(366)) if d.year == year and cal.is_working_day(d)]
+
+
+def _generated_cases(esup: Any, cases: int, rng: random.Random, year: int = 2008,
+                     ) -> Iterator[tuple[date | None, list[tuple[datetime, dict[str, Any]]]]]:
+    """Each case's day (None when days are drawn at random) and its (recorded-at, step) pairs,
+    in generation order."""
     cal: WorkingCalendar = esup.reference.calendar()
     items, weights = item_weights([i.current for i in esup.reference.items()])
     cum = list(itertools.accumulate(weights))
@@ -176,11 +228,12 @@ def case_steps(esup: Any, cases: int, rng: random.Random, year: int = 2008) -> I
     windows_by_dept: dict[str, list[str]] = {}
     for code, attrs in windows.items():
         windows_by_dept.setdefault(attrs["department"], []).append(code)
-    days = [d for d in (date(year, 1, 1) + timedelta(n) for n in range(366)) if d.year == year and cal.is_working_day(d)]
+    days = working_days(cal, year)
     per_day = max(1, cases // len(days))
-    out: list[tuple[datetime, dict[str, Any]]] = []
+    in_order = per_day * len(days) >= cases
     for n in range(cases):
-        day = days[min(len(days) - 1, n // per_day)] if per_day * len(days) >= cases else rng.choice(days)
+        day = days[min(len(days) - 1, n // per_day)] if in_order else rng.choice(days)
+        out: list[tuple[datetime, dict[str, Any]]] = []
         item = rng.choices(items, cum_weights=cum)[0]
         dept = item.department
         window = rng.choice(windows_by_dept.get(dept) or list(windows))
@@ -258,8 +311,7 @@ def case_steps(esup: Any, cases: int, rng: random.Random, year: int = 2008) -> I
             if score <= 2 and rng.random() < DEPT_PACE.get(dept, 0.5) / 3:
                 score = 2  # slower departments are rated 满意 rather than 非常满意 more often
             step("rated", done + timedelta(minutes=3), {"score": score})
-    out.sort(key=lambda p: p[0])
-    return iter(out)
+        yield (day if in_order else None), out
 
 
 def ingest_demo(esup: Any, clock: ManualClock, cases: int, seed: int = 2008, batch: int = 500,

@@ -8,8 +8,9 @@ event id returns the original outcome and stores nothing new.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
@@ -92,10 +93,12 @@ class Outcome:
 @dataclass
 class _Work:
     cases: dict[str, Case | None] = field(default_factory=dict)
-    keys: list[Any] = field(default_factory=list)  # SourceEvent records and ProvisionalMarks
+    keys: list[Any] = field(default_factory=list)  # SourceEvent.Admitted records and ProvisionalMarks
     outcomes: list[Outcome | None] = field(default_factory=list)
     errors: list[StepError] = field(default_factory=list)
     seen: dict[str, int] = field(default_factory=dict)  # idempotency key -> index in this batch
+    departments: dict[str, bool] = field(default_factory=dict)  # department -> known (this batch)
+    calendars: dict[tuple[str, str | None], Any] = field(default_factory=dict)  # (department, window) -> calendar
 
 
 class IngestService:
@@ -108,6 +111,7 @@ class IngestService:
         policy: IngestPolicy = IngestPolicy(),
         max_batch: int = 1000,
         refusal_sample: int = 100,
+        case_cache_size: int = 20000,
     ) -> None:
         self.ledger = ledger
         self.reference = reference
@@ -123,6 +127,13 @@ class IngestService:
         # parallel-approval bundle whose part concluded): each takes the changed cases (with
         # their pending events) and returns the aggregates to save beside them.
         self.companions: list[Callable[[list[Case]], list[Any]]] = []
+        # Cases as of their last save by this service (most recently used last). A batch takes
+        # the ones it needs out, brings them up to the store's newest version in its one load
+        # query (another writer may have moved them), and puts them back only once saved: a
+        # refused or failed batch leaves nothing half-applied behind.
+        self._cases: OrderedDict[str, Case] = OrderedDict()
+        self._cases_lock = threading.Lock()
+        self.case_cache_size = case_cache_size
 
     def report(self, raws: list[Any], principal: Principal = SYSTEM, batch: bool = True) -> list[Outcome]:
         """Apply a batch of steps. ``batch=False``: one step, refused with its own code."""
@@ -153,22 +164,23 @@ class IngestService:
             changed = [c for c in work.cases.values() if c is not None]
             extra = [agg for companion in self.companions for agg in companion(changed)]
             try:
-                self.ledger.save(*changed, *work.keys, *extra)
+                self._save(work, extra)
             except IntegrityError:
                 # A racing writer got there first (same case, or the same source event id):
                 # reload and decide again; a true duplicate then answers as one.
-                reused = [k for k in work.keys if isinstance(k, SourceEvent) and self._stored_elsewhere(k)]
+                reused = [k for k in work.keys if isinstance(k, SourceEvent.Admitted) and self._stored_elsewhere(k)]
                 if reused:
                     errs = []
                     for k in reused:
                         i, report = next((i, r) for i, r in enumerate(reports)
                                          if r and r.event_id == k.event_id and r.actor.department == k.department)
-                        original = self._stored_key(k)
+                        original = self._stored_key(k.originator_id)
                         stored = self._stored_event(self.ledger.repository.get(case_id(original.case_no)), original.case_version)
                         shown = self._stored_content(original.case_no, stored, shown=True)
                         errs.append(StepError(i, _reused(report, _differences(shown, _content(report)) or ["case_no"], shown, stored), report))
                     self._refuse(errs, principal, batch)
                 continue
+            self._keep(work)
             return [o for o in work.outcomes if o is not None]
         raise DomainError("too much contention on these cases; retry", code="contention")  # pragma: no cover
 
@@ -176,6 +188,7 @@ class IngestService:
         work = _Work()
         recorded_at = self.clock.now()
         self.reference.refresh()  # once per batch: reference data is read as of the batch's start
+        work.cases.update(self._load_many(list(dict.fromkeys(r.case_no for r in reports))))
         for i, report in enumerate(reports):
             key = idempotency_key(report.actor.department, report.event_id)
             if key in work.seen:
@@ -214,7 +227,11 @@ class IngestService:
                 raise CaseRefused(f"case {case.case_no} was already submitted", code="case_exists")
             raise NotFound(f"case {report.case_no} is unknown: its first step must be submitted", code="unknown_case")
         ref = self.reference
-        if ref.unit(UnitKind.DEPARTMENT, report.actor.department, refresh=False) is None:
+        known = work.departments.get(report.actor.department)
+        if known is None:
+            known = work.departments[report.actor.department] = (
+                ref.unit(UnitKind.DEPARTMENT, report.actor.department, refresh=False) is not None)
+        if not known:
             raise InvalidInput(f"unknown department {report.actor.department}", code="unknown_department")
         if case is None:
             if report.step is not Step.SUBMITTED:
@@ -234,13 +251,86 @@ class IngestService:
             if report.step is Step.ACCEPTED:
                 item = ref.item(case.item_code, refresh=False)
                 terms = item.version_at(report.occurred_at) if item else None
-            calendar = ref.calendar(ref.center_of(case.department, case.window, refresh=False), refresh=False)
+            where = (case.department, case.window)
+            calendar = work.calendars.get(where)
+            if calendar is None:  # reference data is read as of the batch's start: once per place a batch
+                calendar = work.calendars[where] = ref.calendar(ref.center_of(*where, refresh=False), refresh=False)
             marked = set(case.provisional_ever)
             event = case.record(report, recorded_at=recorded_at, calendar=calendar, terms=terms, policy=self.policy)
             # Deadlines leaning on an unpublished year: mark the case (once per year) for settlement.
             work.keys.extend(ProvisionalMark.mark(case.case_no, y, recorded_at) for y in sorted(case.provisional_ever - marked))
-        work.keys.append(SourceEvent.admit(report.actor.department, report.event_id, case.case_no, event.originator_version, recorded_at))
+        work.keys.append(SourceEvent.admission(report.actor.department, report.event_id, case.case_no, event.originator_version, recorded_at))
         return Outcome("created", event, case.case_no)  # type: ignore[arg-type]
+
+    def _save(self, work: _Work, extra: Sequence[Any] = ()) -> None:
+        """The batch's new events in one transaction: the cases' pending events, then the source
+        event records and marks, then the companions' aggregates (the library's ``save`` does the
+        same, after a runtime Protocol check per object that cost more than the rest of its
+        bookkeeping)."""
+        events: list[Any] = []
+        for case in work.cases.values():
+            if case is not None:
+                events.extend(case.collect_events())
+        for key in work.keys:
+            if isinstance(key, SourceEvent.Admitted):
+                events.append(key)
+            else:
+                events.extend(key.collect_events())
+        for agg in extra:
+            events.extend(agg.collect_events())
+        self.ledger.events.put(events)
+
+    def _load_many(self, case_nos: list[str]) -> dict[str, Case | None]:
+        """The batch's cases in one query: each cached one brought up to the store's newest
+        version (its cached version must still be there: else it is loaded afresh), the others
+        replayed from their events. None for a case that does not exist."""
+        with self._cases_lock:
+            taken = {no: self._cases.pop(no) for no in case_nos if no in self._cases}
+        ids = {no: case_id(no) for no in case_nos}
+        select = getattr(self.ledger.recorder, "select_events_from", None)
+        if select is None:  # another recorder: one query per case
+            return {no: self._load(no) for no in case_nos}
+        rows = select([(ids[no], taken[no].version if no in taken else 0) for no in case_nos])
+        by_id: dict[Any, list[Any]] = {}
+        for row in rows:
+            by_id.setdefault(row.originator_id, []).append(row)
+        out: dict[str, Case | None] = {}
+        to_event = self.ledger.mapper.to_domain_event
+        again = []
+        for no in case_nos:
+            stored = by_id.get(ids[no], [])
+            case = taken.get(no)
+            if case is not None:
+                if not stored or stored[0].originator_version != case.version:
+                    again.append(no)  # the version it was cached at is gone (a damaged store): no shortcut
+                    continue
+                stored = stored[1:]
+            for row in stored:
+                case = to_event(row).mutate(case)  # type: ignore[attr-defined]
+            out[no] = case
+        if again:
+            rows = select([(ids[no], 0) for no in again])
+            for no in again:
+                case = None
+                for row in rows:
+                    if row.originator_id == ids[no]:
+                        case = to_event(row).mutate(case)  # type: ignore[attr-defined]
+                out[no] = case
+        return out
+
+    def _keep(self, work: _Work) -> None:
+        """The batch is stored: its cases, as saved, become the cached ones."""
+        with self._cases_lock:
+            cache = self._cases
+            for no, case in work.cases.items():
+                if case is None:
+                    continue
+                cached = cache.get(no)
+                if cached is None or cached.version <= case.version:
+                    cache[no] = case
+                    cache.move_to_end(no)
+            while len(cache) > self.case_cache_size:
+                cache.popitem(last=False)
 
     def _load(self, case_no: str) -> Case | None:
         try:
@@ -271,12 +361,12 @@ class IngestService:
                 out["applicant"] = None
         return out
 
-    def _stored_key(self, key: SourceEvent) -> SourceEvent:
-        return self.ledger.repository.get(key.id)
+    def _stored_key(self, key_id: Any) -> SourceEvent:
+        return self.ledger.repository.get(key_id)
 
-    def _stored_elsewhere(self, key: SourceEvent) -> bool:
+    def _stored_elsewhere(self, key: SourceEvent.Admitted) -> bool:
         try:
-            stored = self._stored_key(key)
+            stored = self._stored_key(key.originator_id)
         except AggregateNotFoundError:
             return False
         return stored.case_no != key.case_no

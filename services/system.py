@@ -10,6 +10,7 @@ from typing import Any
 
 from domain.case import IngestPolicy
 from domain.clock import Clock
+from infra import canonical as fast_canonical
 from infra.pii import Sealer
 from projections.registry import all_views
 from projections.runner import ProjectionRunner
@@ -60,6 +61,7 @@ class Esup:
     def open(cls, settings: Settings | None = None, clock: Clock | None = None) -> Esup:
         settings = settings or Settings.from_env()
         clock = clock or SystemClock()
+        fast_canonical.install()  # the same hash bytes as the definition, faster
         ledger = Ledger(env=settings.app_env("ledger"))
         reference_app = Reference(env=settings.app_env("reference"))
         access_app = Access(env=settings.app_env("access"))

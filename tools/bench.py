@@ -509,9 +509,9 @@ class Split:
 
 
 REFRESH = "reference cache check: reference.refresh"
-LOAD = "load cases: ledger.repository.get"
+LOAD = "load cases: ingest._load_many (one query a batch)"
 DECODE = "  of which decode: mapper.to_domain_event"
-SAVE = "save: ledger.save"
+SAVE = "save: ingest._save (events.put)"
 ENCODE = "  of which encode: mapper.to_stored_event"
 INSERT = "  of which insert + commit: recorder.insert_events"
 REST = "parse, authorise, domain rules, hashing (the rest)"
@@ -527,9 +527,9 @@ def profile(stores: Stores, kind: str, args: argparse.Namespace) -> dict[str, An
         work = prepare(esup, clock, args.cases, args.seed, args.batch)
         split = Split()
         split.wrap(esup.reference, "refresh", REFRESH)
-        split.wrap(esup.ledger.repository, "get", LOAD)
+        split.wrap(esup.ingest, "_load_many", LOAD)
         split.wrap(esup.ledger.events.mapper, "to_domain_event", DECODE)
-        split.wrap(esup.ledger, "save", SAVE)
+        split.wrap(esup.ingest, "_save", SAVE)
         split.wrap(esup.ledger.events.mapper, "to_stored_event", ENCODE)
         split.wrap(esup.ledger.events.recorder, "insert_events", INSERT)
         watchdog = stores.watchdog(esup.settings)
