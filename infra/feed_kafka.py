@@ -21,7 +21,7 @@ from typing import Any, Iterable, Sequence
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
 
 from infra import feed_records
 
@@ -86,6 +86,7 @@ class TransactionalPublisher:
         self.transactional_id = transactional_id
         self.producer = KafkaProducer(
             bootstrap_servers=bootstrap, transactional_id=transactional_id, enable_idempotence=True, acks="all",
+            delivery_timeout_ms=config.pop("delivery_timeout_ms", 30000), request_timeout_ms=config.pop("request_timeout_ms", 10000),
             linger_ms=config.pop("linger_ms", 5), batch_size=config.pop("batch_size", 256 * 1024),
             max_request_size=config.pop("max_request_size", 4 * 1024 * 1024),
             client_id=config.pop("client_id", "esup-relay-" + transactional_id), **config)
@@ -94,9 +95,17 @@ class TransactionalPublisher:
     def publish(self, records: Sequence[Record]) -> None:
         self.producer.begin_transaction()
         try:
-            for topic, key, value, headers in records:
-                self.producer.send(topic, key=key, value=value, headers=headers)
-            self.producer.commit_transaction()  # flushes first
+            futures = [self.producer.send(topic, key=key, value=value, headers=headers)
+                       for topic, key, value, headers in records]
+            self.producer.flush()
+            # Never commit a transaction one of whose records failed (say, expired while the
+            # broker was away): the position record would then claim records Kafka never got.
+            for future in futures:
+                if future.failed():
+                    raise future.exception
+                if not future.succeeded():
+                    raise KafkaTimeoutError("a record of the transaction was not acknowledged")
+            self.producer.commit_transaction()
         except Exception as exc:
             from kafka.errors import ProducerFencedError
 

@@ -202,6 +202,7 @@ class FeedRelay:
         self.publisher: Any = None
         self.state = FeedState()
         self.published = 0  # records sent by this process (ledger events)
+        self.checkpoint_every = 60.0  # seconds between signed checkpoints while following
         self._control: Any = None
 
     @property
@@ -343,20 +344,46 @@ class FeedRelay:
         self.publish_checkpoint()
         return total
 
-    def run(self, stop: threading.Event, idle: float = 0.5, checkpoint_every: float = 60.0) -> None:
+    def run(self, stop: threading.Event, idle: float = 0.5) -> None:
+        """Follow the log until ``stop``. A broker that goes away is waited for: the relay
+        reconnects (``init_transactions`` aborts what was open) and resumes from what Kafka
+        committed. Being fenced ends the loop (another relay for this district took over)."""
+        from kafka.errors import KafkaError, ProducerFencedError
+
         last_cp = 0.0
         last_control = 0.0
         while not stop.is_set():
-            n = self.step()
-            now = time.monotonic()
-            if now - last_control > 5:
-                self.answer_resends()
-                last_control = now
-            if now - last_cp > checkpoint_every:
-                self.publish_checkpoint()
-                last_cp = now
+            try:
+                n = self._round(last_cp, last_control)
+            except ProducerFencedError:
+                raise
+            except (KafkaError, TimeoutError, OSError) as exc:
+                log.warning("relay %s: %r; reconnecting", self.district, exc)
+                self.close()
+                while not stop.is_set():
+                    stop.wait(1.0)
+                    try:
+                        self.connect()
+                        break
+                    except (KafkaError, TimeoutError, OSError) as again:
+                        log.warning("relay %s: broker not back yet (%r)", self.district, again)
+                        self.close()
+                continue
+            n, last_cp, last_control = n
             if not n:
                 stop.wait(idle)
+
+    def _round(self, last_cp: float, last_control: float) -> tuple[int, float, float]:
+        """One batch; resend requests every 5 s and a checkpoint every ``checkpoint_every`` s."""
+        n = self.step()
+        now = time.monotonic()
+        if now - last_control > 5:
+            self.answer_resends()
+            last_control = now
+        if now - last_cp > self.checkpoint_every:
+            self.publish_checkpoint()
+            last_cp = now
+        return n, last_cp, last_control
 
 
 def district_code(esup: Any, env: dict[str, str] | None = None) -> str:
