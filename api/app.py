@@ -22,7 +22,7 @@ from services.system import Esup
 
 # Modules with ``install(app, esup, deps)``; ``deps`` has principal (a FastAPI dependency),
 # require(principal, *roles), body(request), applicant_view(sealed, principal), check_case_access.
-ROUTE_MODULES: list[str] = ["api.monitor", "api.warnings", "api.supervision", "api.feed"]
+ROUTE_MODULES: list[str] = ["api.monitor", "api.warnings", "api.supervision", "api.checkpoints", "api.feed"]
 
 
 class BodyTooLarge(DomainError):
@@ -146,7 +146,8 @@ def create_app(esup: Esup) -> FastAPI:
     # -- cases -------------------------------------------------------------------------------
 
     @app.get("/api/v1/cases/{case_no}", tags=["cases"])
-    def get_case(case_no: str, as_of: str | None = None, by: str = "recorded", p: Principal = Depends(principal)) -> Any:
+    def get_case(request: Request, case_no: str, as_of: str | None = None, by: str = "recorded",
+                 p: Principal = Depends(principal)) -> Any:
         check_case_access(esup.cases.owner(case_no), p)  # before any damage could tell it exists
         if as_of is None:
             case = esup.cases.current(case_no)
@@ -156,10 +157,22 @@ def create_app(esup: Esup) -> FastAPI:
         if as_of:
             out["as_of"] = as_of
             out["by"] = by
+        log_read(request, p, case_no, out.get("applicant"), as_of=as_of, by=by if as_of else None)
         return out
 
+    def log_read(request: Request, p: Principal, case_no: str, applicant: Any, **detail: Any) -> None:
+        """Officers' reads are logged (查阅留痕) before the answer leaves: personal data read, a case
+        replayed as of an instant, a history with personal data (services/access_log.py)."""
+        replay = detail.get("as_of") is not None
+        if not replay and not (applicant and p.sees_personal_data):
+            return
+        action = "replay" if replay else detail.pop("action", "personal_data")
+        shown = {k: v for k, v in detail.items() if v is not None and k != "action"}
+        esup.access_log.record(p, action, case_no, {"path": request.url.path, "personal_data": bool(
+            applicant and p.sees_personal_data), **shown}, request.client.host if request.client else None)
+
     @app.get("/api/v1/cases/{case_no}/events", tags=["cases"])
-    def get_events(case_no: str, p: Principal = Depends(principal)) -> Any:
+    def get_events(request: Request, case_no: str, p: Principal = Depends(principal)) -> Any:
         rows = esup.cases.rows(case_no)
         check_case_access(esup.cases.owner(case_no), p)
         out = []
@@ -176,6 +189,8 @@ def create_app(esup: Esup) -> FastAPI:
                 "occurred_at": e.occurred_at, "recorded_at": e.timestamp, "actor": e.actor, "data": data,
                 "derived": e.derived, "flags": e.flags, "prev_hash": e.prev_hash, "hash": e.hash,
             })
+        applicant = next((e["data"].get("applicant") for e in out if "data" in e and e["data"].get("applicant")), None)
+        log_read(request, p, case_no, applicant, action="history")
         return {"case_no": case_no, "events": out}
 
     @app.get("/api/v1/cases/{case_no}/verify", tags=["cases"])

@@ -189,6 +189,46 @@ def _unit_ops() -> dict[tuple[str, str], dict[str, Any]]:
 WARNING_LIST = obj({"warnings": arr(ref("Warning")), "as_of": INSTANT, "by": _t("string", enum=["recorded", "occurred"])},
                    required=["warnings"])
 
+TEXT_OK = lambda what: {"description": what, "content": {"text/plain": {"schema": STR}}}  # noqa: E731
+LOG_PARAM = {"log": {"enum": ["ledger", "access"], "description": "ledger (case events, default) or access (officers' reads)"}}
+CHECKPOINT = obj({"size": INT, "root": _t("string", description="base64 RFC 6962 root"), "note": STR,
+                  "issued_at": INSTANT, "position": INT})
+B64_LIST = arr(_t("string", description="base64 SHA-256"))
+INTEGRITY_OPS: dict[tuple[str, str], dict[str, Any]] = {
+    ("get", "/api/v1/checkpoints/latest"): {
+        "ok": {200: TEXT_OK("the signed note (C2SP tlog-checkpoint)")},
+        "problems": {404: ["no_checkpoint"], 422: ["invalid_query"]}, "params": LOG_PARAM,
+    },
+    ("post", "/api/v1/checkpoints"): {
+        "ok": {201: CHECKPOINT, 200: CHECKPOINT},
+        "ok_descriptions": {201: "signed and recorded", 200: "the log has not moved: the latest checkpoint"},
+        "problems": _merge(ROLE, {422: ["invalid_query"], 500: ["tree_inconsistent"]}), "params": LOG_PARAM,
+    },
+    ("get", "/api/v1/checkpoints/key"): {
+        "ok": {200: TEXT_OK("the verifier key, name+keyid+base64(0x01 and the Ed25519 public key)")},
+        "problems": {422: ["invalid_query"]}, "params": LOG_PARAM,
+    },
+    ("get", "/api/v1/proofs/inclusion"): {
+        "ok": {200: obj({"case_no": STR, "version": INT, "leaf_index": INT, "position": INT, "tree_size": INT,
+                         "leaf_hash": STR, "root": STR, "proof": B64_LIST, "checkpoint": NSTR})},
+        "problems": {404: ["unknown_case", "unknown_event", "no_checkpoint"],
+                     422: ["invalid_size", "invalid_version", "not_yet_covered"]},
+    },
+    ("get", "/api/v1/proofs/consistency"): {
+        "ok": {200: obj({"from": INT, "to": INT, "from_root": STR, "to_root": STR, "proof": B64_LIST,
+                         "from_checkpoint": NSTR, "to_checkpoint": NSTR})},
+        "problems": {404: ["no_checkpoint"], 422: ["invalid_size", "invalid_query"]}, "params": LOG_PARAM,
+    },
+    ("get", "/api/v1/access-log"): {
+        "ok": {200: obj({"entries": arr(obj({
+            "index": INT, "position": INT, "id": STR, "at": INSTANT, "key": NSTR, "role": NSTR,
+            "action": _t("string", enum=["personal_data", "replay", "export", "history"]), "case_no": NSTR,
+            "detail": ANY_OBJ, "remote": NSTR}))})},
+        "problems": _merge(ROLE, {422: ["invalid_query"]}),
+        "params": {"action": {"enum": ["personal_data", "replay", "export", "history"]}},
+    },
+}
+
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/api/v1/steps"): {
         "body": ref("Step"), "ok": {201: ref("StepOutcome"), 200: ref("StepOutcome")}, "problems": STEP_REFUSALS,
@@ -320,6 +360,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "params": {"group_by": {"enum": ["center", "hall", "department", "window", "staff", "item", "day"]},
                    "format": {"enum": ["json", "csv", "xlsx"]}, "from": {"format": "date"}, "to": {"format": "date"}},
     },
+    **INTEGRITY_OPS,
     ("get", "/healthz"): {"public": True, "ok": {200: obj({
         "status": _t("string", enum=["ok", "degraded"]), "store": STR, "ledger_position": NINT,
         "alarms": arr(obj({"code": STR, "view": STR, "position": INT, "detail": STR})),

@@ -21,6 +21,9 @@ class Settings:
     max_body_bytes: int = 8 * 1024 * 1024
     anomaly_sweep_seconds: float = 60.0
     refusal_sample: int = 100  # refused steps kept per source (counts are always exact)
+    checkpoint_key: str | None = None  # ESUP_CHECKPOINT_KEY: base64 of a 32-byte Ed25519 seed, or a PRIVATE+KEY+... note key
+    checkpoint_seconds: float = 300.0  # a serving process signs a checkpoint this often (when the log moved)
+    district: str | None = None  # ESUP_DISTRICT: the checkpoints' origin when reference data names no center
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -46,6 +49,10 @@ class Settings:
             s.anomaly_sweep_seconds = float(env["ESUP_ANOMALY_SWEEP_SECONDS"])
         if env.get("ESUP_REFUSAL_SAMPLE"):
             s.refusal_sample = int(env["ESUP_REFUSAL_SAMPLE"])
+        s.checkpoint_key = env.get("ESUP_CHECKPOINT_KEY") or None
+        if env.get("ESUP_CHECKPOINT_SECONDS"):
+            s.checkpoint_seconds = float(env["ESUP_CHECKPOINT_SECONDS"])
+        s.district = env.get("ESUP_DISTRICT") or None
         if env.get("ESUP_MAX_BATCH"):
             s.max_batch = int(env["ESUP_MAX_BATCH"])
         return s
@@ -85,4 +92,22 @@ class Settings:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(base64.b64encode(key).decode())
+        return key
+
+    def resolve_checkpoint_key(self) -> str:
+        """The district's checkpoint-signing key: configured, else kept in the data directory
+        (``checkpoint.key``, base64 of a 32-byte Ed25519 seed, created on first use)."""
+        if self.checkpoint_key:
+            return self.checkpoint_key
+        path = self.data_dir / "checkpoint.key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = base64.b64encode(os.urandom(32)).decode()
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key)
         return key

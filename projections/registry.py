@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from projections.access_log import AccessLogView
 from projections.anomalies import AnomalyView
 from projections.case_board import CaseBoard
+from projections.merkle import LedgerTree
 from projections.performance import PerformanceView
 from projections.runner import View
 from projections.warnings import WarningBoard, WarningThresholds
 
 
 def all_views() -> list[View]:
-    return [CaseBoard(), AnomalyView(), PerformanceView(), WarningThresholds(), WarningBoard()]
+    return [CaseBoard(), AnomalyView(), PerformanceView(), WarningThresholds(), WarningBoard(),
+            LedgerTree(), AccessLogView()]
 
 
 def bind_supervision_views(esup) -> None:

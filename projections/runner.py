@@ -36,6 +36,10 @@ class View:
     def process(self, cur: Cursor, event: Any, notification_id: int) -> None:
         raise NotImplementedError
 
+    def flush(self, cur: Cursor) -> None:
+        """After the batch's last ``process``, in the same transaction: write what the view
+        gathered for the whole batch at once (e.g. one multi-row insert)."""
+
     def reset(self, cur: Cursor) -> None:
         for table in self.tables:
             cur.execute(f"DELETE FROM {table}")
@@ -160,6 +164,7 @@ class ProjectionRunner:
                 view.process(cur, self.ledger.mapper.to_domain_event(n), n.id)
             except Exception as exc:
                 raise ViewFault(name, n, exc) from exc
+        view.flush(cur)
 
     def _step(self, name: str, view: View) -> int:
         with self.store.transaction() as cur:

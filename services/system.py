@@ -6,6 +6,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 from domain.case import IngestPolicy
 from domain.clock import Clock
@@ -44,6 +45,9 @@ class Esup:
     runner: ProjectionRunner
     warnings: WarningService | None = None  # 预警纠错: policy, scheduler, acts, board
     calendars: CalendarService | None = None  # publishing years, settling provisional deadlines
+    checkpoints: Any = None  # services.checkpoints.CheckpointService: the ledger's signed tree heads
+    access_checkpoints: Any = None  # the same for the access log (officers' reads)
+    access_log: Any = None  # services.access_log.AccessLog: recording officers' reads
 
     @classmethod
     def open(cls, settings: Settings | None = None, clock: Clock | None = None) -> Esup:
@@ -79,11 +83,26 @@ class Esup:
         )
         system.warnings = WarningService(ledger, reference, planner, views, runner, clock)
         system.calendars = CalendarService(ledger, reference, clock)
+        system._open_checkpoints()
         return system
+
+    def _open_checkpoints(self) -> None:
+        from services.access_log import AccessLog
+        from services.checkpoints import CheckpointService, CheckpointTimer, district_code
+
+        key = self.settings.resolve_checkpoint_key()
+        district = lambda: district_code(self.reference, self.settings.district)  # noqa: E731
+        self.checkpoints = CheckpointService(self.ledger, self.views, self.runner, self.clock, key, district)
+        self.access_checkpoints = CheckpointService(self.ledger, self.views, self.runner, self.clock, key, district,
+                                                    tree="access", prefix="access", view="access_log")
+        self.access_log = AccessLog(self.ledger, self.views, self.clock)
+        self._checkpoint_timer = CheckpointTimer([self.checkpoints, self.access_checkpoints],
+                                                 self.settings.checkpoint_seconds)
 
     def start_background(self) -> None:
         """What a serving process runs besides requests: projections following the log."""
         self.runner.start()
+        self._checkpoint_timer.start()  # signs each log's head every ESUP_CHECKPOINT_SECONDS when it moved
         if self.warnings is not None:
             self.warnings.scheduler.start()  # wakes at the next warning threshold
         # Time-based anomalies (e.g. not accepted within 5 working days) must appear even when
@@ -108,6 +127,9 @@ class Esup:
             sweeper.join(10)
         if self.warnings is not None:
             self.warnings.scheduler.stop()
+        timer = getattr(self, "_checkpoint_timer", None)
+        if timer is not None:
+            timer.stop()
         self.runner.stop()  # join followers before closing stores (SQLite must not close under a reader)
         self.views.close()
         for app in (self.ledger, self.reference_app, self.access_app):
