@@ -48,9 +48,47 @@ def cmd_feed(args: argparse.Namespace) -> int:
 
 
 def cmd_province(args: argparse.Namespace) -> int:
-    from services.province import run_province
+    """Consume the feed into the province's store; serve its API and page unless --no-http."""
+    from services.province import province_from_env
 
-    return run_province(args, _bootstrap(args))
+    bootstrap = _bootstrap(args)
+    if not args.dsn:
+        print("esup province: give --dsn or set ESUP_PROVINCE_DSN (the province's PostgreSQL)", file=sys.stderr)
+        return 2
+    province = province_from_env(args.dsn, bootstrap, args.group)
+    province.on_assign = lambda parts: print(f"esup province: assigned partitions {parts}", flush=True)
+    province.open()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(f"esup province: consuming {province.topics.data} from {bootstrap} as group {args.group}", flush=True)
+    try:
+        if args.once:
+            n = province.run_until_caught_up(timeout=float(os.environ.get("ESUP_PROVINCE_TIMEOUT", "300")))
+            reports = province.reconcile() if args.reconcile else []
+            print(f"esup province: applied {n} records; caught up"
+                  + (f"; {sum(r['status'] != 'ok' for r in reports)} of {len(reports)} days differ" if reports else ""),
+                  flush=True)
+            return 0
+        thread = threading.Thread(target=province.run, args=(stop,), name="esup-province", daemon=True)
+        thread.start()
+        if args.no_http:
+            try:
+                while thread.is_alive() and not stop.wait(0.5):
+                    pass
+            except KeyboardInterrupt:
+                stop.set()
+        else:
+            import uvicorn
+
+            from api.province import create_province_app
+
+            print(f"esup province: 省级监察 on http://{args.host}:{args.port}/ (API /api/v1/province/*)", flush=True)
+            uvicorn.run(create_province_app(province, args.key), host=args.host, port=args.port, log_level="warning")
+            stop.set()
+        thread.join(15)
+        return 0
+    finally:
+        province.close()
 
 
 def install(sub: argparse._SubParsersAction) -> None:
@@ -72,6 +110,7 @@ def install(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=int(os.environ.get("ESUP_PROVINCE_PORT", "8100")))
     p.add_argument("--no-http", action="store_true", help="consume only (a second consumer of the group)")
     p.add_argument("--once", action="store_true", help="consume up to the topics' current ends and exit")
+    p.add_argument("--reconcile", action="store_true", help="with --once: reconcile the days' digests too")
     p.add_argument("--key", default=os.environ.get("ESUP_PROVINCE_KEY"),
                    help="bearer key of the province's API (default $ESUP_PROVINCE_KEY; none: open on loopback)")
     p.set_defaults(func=cmd_province)

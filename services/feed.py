@@ -21,6 +21,7 @@ is the outbox, published to Kafka exactly once for ``read_committed`` consumers.
 
 from __future__ import annotations
 
+import base64
 import logging
 import threading
 import time
@@ -281,10 +282,12 @@ class FeedRelay:
             return False
         state = FeedState(**vars(self.state))
         state.checkpoint = cp.size
-        fields = {"size": cp.size, "root": cp.root.hex(), "note": cp.note, "issued_at": _json_value(cp.issued_at),
-                  "verifier_key": getattr(self.checkpoints, "verifier_key", None)}
-        if callable(fields["verifier_key"]):
-            fields["verifier_key"] = fields["verifier_key"]()
+        proof: list[str] = []
+        if self.state.checkpoint:
+            proof = self.checkpoints.consistency(self.state.checkpoint, cp.size)["proof"]  # base64 hashes
+        fields = {"size": cp.size, "root": base64.b64encode(cp.root).decode(), "note": cp.note,
+                  "issued_at": _json_value(cp.issued_at), "verifier_key": self.checkpoints.verifier_key(),
+                  "proof_from": self.state.checkpoint, "proof": proof}
         self.publisher.publish([self._encode(fr.CHECKPOINT, cp.position, fields),
                                 self._encode(fr.POSITION, state.position, state.fields(), key=self.district)])
         self.state = state
