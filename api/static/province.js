@@ -10,7 +10,14 @@
       'col.overdue': '超期在办', 'col.red': '红牌', 'col.yellow': '黄牌', 'col.anomalies': '异常', 'col.alarms': '告警',
       'col.case': '办件编号', 'col.department': '部门', 'col.level': '等级', 'col.status': '状态', 'col.threshold': '触发时间',
       updated: '更新于', all: '全部区县', alarm: '见证告警', ask: '请输入省级访问密钥',
-      red: '红牌', yellow: '黄牌', severe: '严重超期', issued: '已发出', answered: '已答复', escalated: '督办中' },
+      red: '红牌', yellow: '黄牌', severe: '严重超期', issued: '已发出', answered: '已答复', escalated: '督办中',
+      open: '在办', concluded: '已办结', refused: '不予受理', withdrawn: '已撤回', closed: '已关闭',
+      'step.submitted': '收件', 'step.supplement_requested': '补正告知', 'step.supplement_received': '补正收件',
+      'step.accepted': '受理', 'step.refused': '不予受理', 'step.undertaken': '承办', 'step.reviewed': '审核',
+      'step.decided': '决定', 'step.concluded': '办结', 'step.delivered': '送达', 'step.suspended': '特别程序',
+      'step.resumed': '恢复计时', 'step.extended': '延期', 'step.fee_charged': '收费', 'step.withdrawn': '撤回',
+      'step.rated': '评议', 'step.deadlines_settled': '期限重算',
+      'act.Issued': '预警发出', 'act.Answered': '答复', 'act.Escalated': '督办', 'act.Closed': '关闭', 'act.Withdrawn': '撤销' },
     en: { title: 'Provincial supervision', subtitle: 'Every district\'s cases · warnings · reconciliation · witness',
       key: 'API key', lang: '中文', ranking: 'Districts ranked', redcards: 'Red cards by district',
       board: 'Provincial board', timeline: 'Case timeline',
@@ -19,12 +26,16 @@
       'col.alarms': 'Alarms', 'col.case': 'Case', 'col.department': 'Department', 'col.level': 'Level',
       'col.status': 'Status', 'col.threshold': 'Threshold', updated: 'Updated', all: 'all districts',
       alarm: 'Witness alarm', ask: 'The province\'s API key',
-      red: 'red', yellow: 'yellow', severe: 'severe', issued: 'issued', answered: 'answered', escalated: 'escalated' },
+      red: 'red', yellow: 'yellow', severe: 'severe', issued: 'issued', answered: 'answered', escalated: 'escalated',
+      open: 'open', concluded: 'concluded', refused: 'refused', withdrawn: 'withdrawn', closed: 'closed',
+      'act.Issued': 'warning issued', 'act.Answered': 'answered', 'act.Escalated': 'escalated', 'act.Closed': 'closed',
+      'act.Withdrawn': 'withdrawn' },
   };
   const state = { lang: localStorage.getItem('esup.province.lang') || 'zh', key: localStorage.getItem('esup.province.key') || '',
     district: null, data: null };
   const $ = (s) => document.querySelector(s);
-  const t = (k) => (T[state.lang] && T[state.lang][k]) || T.zh[k] || k;
+  const t = (k) => (T[state.lang] && T[state.lang][k]) || (state.lang === 'zh' && T.zh[k])
+    || (k.startsWith('step.') ? k.slice(5) : k.startsWith('act.') ? k.slice(4) : k);
   const el = (tag, attrs, ...kids) => {
     const e = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
@@ -87,11 +98,11 @@
   }
   async function openCase(district, caseNo) {
     const c = await api(`/api/v1/province/districts/${encodeURIComponent(district)}/cases/${encodeURIComponent(caseNo)}`);
-    $('#case-title').textContent = `${district} · ${caseNo} · ${c.status || ''}`;
+    $('#case-title').textContent = `${district} · ${caseNo} · ${t(c.status || '')}`;
     const list = $('#timeline');
     list.replaceChildren();
     for (const e of c.events) {
-      const what = e.kind === 'step' ? e.step : `${e.type} ${t(e.level || '')}`;
+      const what = e.kind === 'step' ? t('step.' + e.step) : `${t('act.' + e.type)} ${t(e.level || '')}`;
       list.append(el('li', {}, `${time(e.occurred_at || e.recorded_at)}  ${what}  (#${e.position})`));
     }
     $('#case-panel').hidden = false;

@@ -193,3 +193,45 @@ def _wait(cond, seconds: float) -> None:
     while not cond():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.1)
+
+
+def test_esup_serve_publishes_the_feed_when_kafka_is_configured(store_settings, clock, broker, topics):
+    """`esup serve` with ESUP_KAFKA_BOOTSTRAP runs the relay beside the API: steps posted over
+    HTTP reach the feed."""
+    import httpx
+
+    from services.system import Esup
+    from tests.integration.feed_support import store_env
+    from tests.integration.test_crash import free_port, start_server
+    from tests.integration.test_ledger import step, submitted
+
+    esup = Esup.open(store_settings, clock)
+    try:
+        define_basics(esup)
+        workload(esup, clock, 10)
+        key = esup.access.create("admin")
+        port = free_port()
+        env = {**store_env(store_settings), **topic_env(topics), "ESUP_KAFKA_BOOTSTRAP": broker.bootstrap_servers,
+               "ESUP_DISTRICT": "SERVE"}
+        proc = start_server(None, port, env=env)
+        try:
+            r = httpx.post(f"http://127.0.0.1:{port}/api/v1/steps/batch", headers={"Authorization": f"Bearer {key}"},
+                           json=[submitted("LIVE1", when="2008-09-30T09:00:00+08:00"),
+                                 step("LIVE1", "accepted", "2008-09-30T09:10:00+08:00")], timeout=30)
+            assert r.status_code == 201, r.text
+            r = httpx.get(f"http://127.0.0.1:{port}/api/v1/feed/schemas", headers={"Authorization": f"Bearer {key}"})
+            assert set(r.json()["schemas"]) >= {"esup.step/1", "esup.warning/1", "esup.anomaly/1", "esup.checkpoint/1"}
+            deadline = time.monotonic() + 60
+            while True:
+                got = {b["case_no"] for _, b in feed_bodies(broker.bootstrap_servers, topics)
+                       if b["district"] == "SERVE"}
+                if "LIVE1" in got:
+                    break
+                assert time.monotonic() < deadline, "the served relay did not publish"
+                time.sleep(0.5)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+        assert_exactly_once_in_order(esup, broker.bootstrap_servers, "SERVE", topics)
+    finally:
+        esup.close()

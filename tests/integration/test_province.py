@@ -358,3 +358,60 @@ def test_the_witness_cosigns_and_catches_a_district_log_rewritten_after_it_was_a
         assert [c["size"] for c in province.checkpoints("CDGX")][-1] == acknowledged["size"]
     finally:
         province.close()
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"), reason="needs /usr/bin/chromium")
+def test_the_province_page_ranks_districts_and_opens_a_case_timeline_in_chinese(world, new_dsn):
+    import uvicorn
+    from playwright.sync_api import sync_playwright
+
+    from tests.integration.test_crash import free_port
+    from tests.integration.test_dashboard import CHROMIUM_ARGS
+
+    world.district("CDGX", 12, days=1)
+    world.district("XJ", 6, days=1)
+    world.publish("CDGX")
+    world.publish("XJ")
+    province = world.province(new_dsn())
+    province.run_until_caught_up()
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_province_app(province, key="pk"), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.on("dialog", lambda d: d.accept("pk"))  # the page asks for the province's key once
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    page.goto(f"http://127.0.0.1:{port}/")
+                    break
+                except Exception:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.2)
+            page.wait_for_selector("#districts tbody tr")
+            assert page.inner_text("h1") == "省级监察"
+            rows = page.locator("#districts tbody tr").all_inner_texts()
+            assert len(rows) == 2 and rows[0].startswith("1") and {"CDGX", "XJ"} <= set(" ".join(rows).split())
+            assert page.locator("#bars .bar").count() == 2
+            board = page.locator("#board tbody tr")
+            assert board.count() == len(province.board())
+            first = board.first.inner_text()
+            assert "红牌" in first or "黄牌" in first
+            board.first.click()
+            page.wait_for_selector("#timeline li")
+            timeline = page.locator("#timeline li").all_inner_texts()
+            assert timeline[0].split()[2] == "收件" and any("预警发出" in x for x in timeline)
+            page.screenshot(path="/tmp/esup-province-page.png")
+            page.click("#lang")
+            page.wait_for_function("document.querySelector('h1').textContent === 'Provincial supervision'")
+            assert "Districts ranked" in page.inner_text("main")
+            browser.close()
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        province.close()
