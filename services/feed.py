@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -204,6 +205,10 @@ class FeedRelay:
         self.state = FeedState()
         self.published = 0  # records sent by this process (ledger events)
         self.checkpoint_every = 60.0  # seconds between signed checkpoints while following
+        self.check = os.environ.get("ESUP_FEED_CHECK", "") == "1"  # schema-check every record sent
+        # The open day's records as published by this process, for its digest without a re-read:
+        # (day, day_start, [(position, value)]); None when the day began before this process.
+        self._day: tuple[str, int, list[tuple[int, bytes]]] | None = None
         self._control: Any = None
 
     @property
@@ -230,13 +235,17 @@ class FeedRelay:
 
     # -- one transaction -----------------------------------------------------------------------
     def _encode(self, schema: str, position: int, fields: dict[str, Any], key: str | None = None):
-        k, v, h = fr.encode(schema, self.district, position, fields, key)
+        k, v, h = fr.encode(schema, self.district, position, fields, key, check=self.check)
         return (self.topics.positions if schema == fr.POSITION else self.topics.data, k, v, h)
 
     def step(self) -> int:
         """Publish the next batch (one transaction); the number of ledger records it carried."""
         notes = self.source.notifications(self.state.position, self.batch)
         state = FeedState(**vars(self.state))
+        cached = self._day
+        day_records: list[tuple[int, bytes]] | None = None
+        if cached is not None and cached[0] == state.day and cached[1] == state.day_start:
+            day_records = list(cached[2])
         out = []
         events = 0
         for n in notes:
@@ -245,10 +254,14 @@ class FeedRelay:
                 schema, fields, event = made
                 day = self.source.day_of(event)
                 if state.day is not None and day > state.day:
-                    out.append(self._digest(state.day, state.day_start, n.id - 1))
+                    out.append(self._digest(state.day, state.day_start, n.id - 1, day_records))
                 if state.day is None or day > state.day:
                     state.day, state.day_start = day, n.id - 1
-                out.append(self._encode(schema, n.id, fields))
+                    day_records = []
+                record = self._encode(schema, n.id, fields)
+                out.append(record)
+                if day_records is not None and day == state.day:
+                    day_records.append((n.id, record[2]))
                 events += 1
             state.position = n.id
         if self.anomaly_position is not None:
@@ -264,11 +277,14 @@ class FeedRelay:
         out.append(self._encode(fr.POSITION, state.position, state.fields(), key=self.district))
         self.publisher.publish(out)
         self.state = state
+        self._day = (state.day, state.day_start, day_records) if day_records is not None and state.day else None
         self.published += events
         return max(events, 1) if notes else 0
 
-    def _digest(self, day: str, after: int, upto: int):
-        values = self.source.day_values(day, after, upto)
+    def _digest(self, day: str, after: int, upto: int, known: list[tuple[int, bytes]] | None = None):
+        """The digest of a day that closed: from the records this process published that day, or
+        (the day began before it started) from the log."""
+        values = known if known is not None else self.source.day_values(day, after, upto)
         fields = {"day": day, "count": len(values), "root": day_root([v for _, v in values]).hex(),
                   "positions": [p for p, _ in values]}
         return self._encode(fr.DIGEST, upto, fields)

@@ -118,14 +118,24 @@ class Province:
         if not batches:
             return 0
         n = 0
-        with self.store.transaction() as cur:
-            for tp, records in sorted(batches.items(), key=lambda kv: kv[0].partition):
-                for r in records:
-                    self.apply(cur, r.key, r.value, r.headers, r.timestamp)
-                    n += 1
-                cur.execute("INSERT INTO province_offsets (topic, partition, next_offset) VALUES (%s, %s, %s)"
-                            " ON CONFLICT (topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset",
-                            (tp.topic, tp.partition, records[-1].offset + 1))
+        try:
+            with self.store.transaction() as cur:
+                for tp, records in sorted(batches.items(), key=lambda kv: kv[0].partition):
+                    for r in records:
+                        self.apply(cur, r.key, r.value, r.headers, r.timestamp)
+                        n += 1
+                    cur.execute("INSERT INTO province_offsets (topic, partition, next_offset) VALUES (%s, %s, %s)"
+                                " ON CONFLICT (topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset",
+                                (tp.topic, tp.partition, records[-1].offset + 1))
+        except Exception:
+            # Nothing of the batch was stored: read it again from the offsets the store holds.
+            stored = self.store.offsets(self.topics.data)
+            for tp in batches:
+                if tp.partition in stored:
+                    self.consumer.seek(tp, stored[tp.partition])
+                else:
+                    self.consumer.seek_to_beginning(tp)
+            raise
         self.applied += n
         try:  # informational (lag tools); the database's offsets are the ones that count
             from kafka import OffsetAndMetadata
@@ -156,7 +166,12 @@ class Province:
     def run(self, stop: threading.Event, reconcile_every: float = 30.0) -> None:
         last = time.monotonic()
         while not stop.is_set():
-            got = self.poll_once()
+            try:
+                got = self.poll_once()
+            except Exception:  # noqa: BLE001 - the database went away: the batch is read again
+                log.exception("province: a batch could not be stored; retrying")
+                stop.wait(1.0)
+                continue
             if not got and time.monotonic() - last > reconcile_every and self.caught_up():
                 try:
                     self.reconcile()

@@ -140,7 +140,7 @@ _ITEM: list[str] = []
 
 def _an_item(esup) -> str:
     if not _ITEM:
-        _ITEM.append(next(i.code for i in esup.reference.items() if i.code.startswith("GSJ")))
+        _ITEM.append(next(i.current.code for i in esup.reference.items() if i.current.department == "GSJ"))
     return _ITEM[0]
 
 
