@@ -21,7 +21,7 @@ from typing import Any, Iterable, Sequence
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.errors import InvalidProducerEpochError, KafkaTimeoutError, ProducerFencedError, TopicAlreadyExistsError
 
 from infra import feed_records
 
@@ -74,6 +74,8 @@ def ensure_topics(bootstrap: str, topics: FeedTopics) -> None:
 
 
 Record = tuple[str, bytes, bytes, list[tuple[str, bytes]]]  # topic, key, value, headers
+# A newer producer with our transactional id exists: the broker says so either way.
+FENCED = (ProducerFencedError, InvalidProducerEpochError)
 
 
 class TransactionalPublisher:
@@ -102,14 +104,14 @@ class TransactionalPublisher:
             # broker was away): the position record would then claim records Kafka never got.
             for future in futures:
                 if future.failed():
+                    if isinstance(future.exception, FENCED):
+                        raise ProducerFencedError() from future.exception
                     raise future.exception
                 if not future.succeeded():
                     raise KafkaTimeoutError("a record of the transaction was not acknowledged")
             self.producer.commit_transaction()
         except Exception as exc:
-            from kafka.errors import ProducerFencedError
-
-            if not isinstance(exc, ProducerFencedError):
+            if not isinstance(exc, FENCED):
                 try:
                     self.producer.abort_transaction()
                 except Exception:  # noqa: BLE001 - the original error matters

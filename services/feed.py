@@ -367,15 +367,17 @@ class FeedRelay:
         """Follow the log until ``stop``. A broker that goes away is waited for: the relay
         reconnects (``init_transactions`` aborts what was open) and resumes from what Kafka
         committed. Being fenced ends the loop (another relay for this district took over)."""
-        from kafka.errors import KafkaError, ProducerFencedError
+        from kafka.errors import KafkaError
+
+        from infra.feed_kafka import FENCED
 
         last_cp = 0.0
         last_control = 0.0
         while not stop.is_set():
             try:
                 n = self._round(last_cp, last_control)
-            except ProducerFencedError:
-                raise
+            except FENCED:
+                raise  # another relay of this district took over: stop, never fence it back
             except (KafkaError, TimeoutError, OSError) as exc:
                 log.warning("relay %s: %r; reconnecting", self.district, exc)
                 self.close()
