@@ -95,8 +95,8 @@ class TransactionalPublisher:
         self.producer.init_transactions()
 
     def publish(self, records: Sequence[Record]) -> None:
-        self.producer.begin_transaction()
         try:
+            self.producer.begin_transaction()
             futures = [self.producer.send(topic, key=key, value=value, headers=headers)
                        for topic, key, value, headers in records]
             self.producer.flush()
@@ -111,12 +111,21 @@ class TransactionalPublisher:
                     raise KafkaTimeoutError("a record of the transaction was not acknowledged")
             self.producer.commit_transaction()
         except Exception as exc:
-            if not isinstance(exc, FENCED):
-                try:
-                    self.producer.abort_transaction()
-                except Exception:  # noqa: BLE001 - the original error matters
-                    pass
+            if self._fenced(exc):
+                raise ProducerFencedError() from exc
+            try:
+                self.producer.abort_transaction()
+            except Exception:  # noqa: BLE001 - the original error matters
+                pass
             raise
+
+    def _fenced(self, exc: BaseException) -> bool:
+        """Fenced, however kafka-python says it: the error itself, an error wrapping it ("Cannot
+        perform send because ... ProducerFencedError()"), or the transaction state's last error."""
+        if isinstance(exc, FENCED) or any(isinstance(a, FENCED) for a in getattr(exc, "args", ())):
+            return True
+        manager = getattr(self.producer, "_transaction_manager", None)
+        return isinstance(getattr(manager, "last_error", None), FENCED)
 
     def close(self, timeout: float = 10) -> None:
         self.producer.close(timeout=timeout)
