@@ -11,7 +11,7 @@ from services.system import Esup
 # Modules with ``install(app, esup, deps)``; ``deps`` has principal (a FastAPI dependency),
 # require(principal, *roles), body(request), applicant_view(sealed, principal), check_case_access.
 ROUTE_MODULES: list[str] = ["api.monitor", "api.warnings", "api.supervision", "api.checkpoints", "api.audits", "api.bundles",
-                            "api.tiers", "api.oversight", "api.assessment"]
+                            "api.tiers", "api.oversight", "api.assessment", "api.feed"]
 
 
 def create_app(esup: Esup) -> FastAPI:

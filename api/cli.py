@@ -42,9 +42,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         hall.start()
         print(f"esup: live demo on: the district reports about {args.live_rate:g} cases a working day "
               "(outside office hours the hall is treated as open)", flush=True)
+    relay = None
+    if os.environ.get("ESUP_KAFKA_BOOTSTRAP"):
+        from services.feed import start_relay_thread
+
+        relay = start_relay_thread(esup, os.environ["ESUP_KAFKA_BOOTSTRAP"])
+        print(f"esup: publishing the provincial feed to {os.environ['ESUP_KAFKA_BOOTSTRAP']}", flush=True)
     try:
         uvicorn.run(create_app(esup), host=args.host, port=args.port, log_level=args.log_level)
     finally:
+        if relay is not None:
+            relay[1].set()
+            relay[0].join(15)
         if hall is not None:
             hall.stop()  # before the stores close under it
         esup.close()
@@ -422,6 +431,10 @@ def main(argv: list[str] | None = None) -> int:
                        help="ingest throughput as ratios to a raw-insert floor measured in the same run "
                             "(runs python -m tools.bench; esup bench --help lists its options)")
     p.set_defaults(func=cmd_bench)
+
+    from api import cli_feed
+
+    cli_feed.install(sub)  # esup feed, esup province
 
     args, rest = parser.parse_known_args(argv)
     if args.func is cmd_bench:

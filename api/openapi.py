@@ -411,6 +411,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                                                "unknown_field", "unknown_department", "invalid_request"]}),
     },
     ("get", "/api/v1/items"): {"ok": {200: obj({"items": arr(ref("Item"))})}},
+    ("get", "/api/v1/feed/schemas"): {"ok": {200: obj({"schemas": obj({}, additionalProperties=True)})}},
     ("get", "/api/v1/items/{code}"): {
         "ok": {200: {"allOf": [ref("Item"), obj({"versions": arr(ref("Item"))})]}}, "problems": {404: ["unknown_item"]},
     },
