@@ -419,14 +419,8 @@ def raw_floor(stores: Stores, source_settings: Any, app: Run, desc: str, quiet: 
 
 def ingest_http(stores: Stores, args: argparse.Namespace, reference: Workload | None) -> tuple[Run, Any]:
     """The same batches POSTed to the real API over a fresh SQLite store; the run and the store's settings."""
-    import socket
-    import threading
-
     import httpx
     import orjson
-    import uvicorn
-
-    from api.app import create_app
 
     esup, clock = stores.open("sqlite")
     server = thread = None
@@ -435,19 +429,9 @@ def ingest_http(stores: Stores, args: argparse.Namespace, reference: Workload | 
         if reference is not None and work.batches != reference.batches:
             raise RuntimeError("the demo generator gave different steps in the HTTP store")
         key = esup.access.create("admin", label="bench")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(create_app(esup), log_level="warning", access_log=False,
-                                               lifespan="off"))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="bench-uvicorn", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
+        from tools.inline_server import serve_in_thread
+
+        server, thread, port = serve_in_thread(esup, "bench-uvicorn")
         recorder = esup.ledger.recorder
         last = recorder.max_notification_id() or 0
         first = last

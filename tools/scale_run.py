@@ -250,13 +250,8 @@ def rebuild(run: Run, args: argparse.Namespace, say: Log) -> dict[str, Any]:
 
 
 def query(run: Run, args: argparse.Namespace, say: Log) -> dict[str, Any]:
-    import socket
-    import threading
-
     import httpx
-    import uvicorn
 
-    from api.app import create_app
     from domain.calendar import CHINA_TZ
 
     esup, clock = run.open()
@@ -265,18 +260,9 @@ def query(run: Run, args: argparse.Namespace, say: Log) -> dict[str, Any]:
         clock.set(datetime(2008, 12, 31, 17, 0, tzinfo=CHINA_TZ))  # the year's last afternoon: "now"
         esup.runner.catch_up()
         key = esup.access.create("officer", label="scale-run")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(create_app(esup), log_level="warning", access_log=False, lifespan="off"))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="scale-uvicorn", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
+        from tools.inline_server import serve_in_thread
+
+        server, thread, port = serve_in_thread(esup, "scale-uvicorn")
         rng = random.Random(args.seed)
         n = args.requests
         cases = run.state["cases"]

@@ -1,0 +1,31 @@
+"""The real HTTP API served from a thread of a tool's own process (uvicorn on 127.0.0.1, a free
+port), so a benchmark times requests through the whole stack without a second process."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Any
+
+
+def serve_in_thread(esup: Any, name: str, timeout: float = 30.0) -> tuple[Any, threading.Thread, int]:
+    """Start serving ``esup``; returns (server, thread, port). Stop with ``server.should_exit =
+    True`` and ``thread.join()``."""
+    import uvicorn
+
+    from api.app import create_app
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(esup), log_level="warning", access_log=False, lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=name, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    return server, thread, port
