@@ -25,7 +25,7 @@ from eventsourcing.domain import Aggregate
 
 from domain.calendar import CHINA_TZ
 from domain.catalogue import NAMESPACE
-from domain.errors import Conflict, DomainError, InvalidInput
+from domain.errors import Conflict, DomainError, InvalidInput, text_field
 from domain.sampling import (TICKET, Design, InvalidSampling, Member, Reviewer, Selection, ht_rate, rate, sample_size,
                              upper_limit)
 
@@ -275,13 +275,7 @@ class Population:
 # -- the aggregate ------------------------------------------------------------------------------
 
 def _text(raw: object, what: str, limit: int = 200, required: bool = True) -> str | None:
-    if raw is None and not required:
-        return None
-    if not isinstance(raw, str) or not raw.strip():
-        raise InvalidInput(f"{what} must be a non-empty string", code="missing_field" if raw is None else "invalid_field")
-    if len(raw) > limit:
-        raise InvalidInput(f"{what} is longer than {limit} characters", code="invalid_field")
-    return raw.strip()
+    return text_field(raw, what, limit, required)
 
 
 class Audit(Aggregate):

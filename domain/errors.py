@@ -59,3 +59,15 @@ class CalendarUnknown(DomainError):
 
     code = "calendar_unknown"
     status = 422
+
+
+def text_field(raw: object, what: str, limit: int, required: bool = True) -> str | None:
+    """A free-text field: a non-empty string of at most ``limit`` characters, stripped (None when
+    absent and not ``required``)."""
+    if raw is None and not required:
+        return None
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidInput(f"{what} must be a non-empty string", code="missing_field" if raw is None else "invalid_field")
+    if len(raw) > limit:
+        raise InvalidInput(f"{what} is longer than {limit} characters", code="invalid_field")
+    return raw.strip()

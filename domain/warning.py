@@ -23,7 +23,7 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import Aggregate
 
 from domain.catalogue import NAMESPACE
-from domain.errors import Conflict, InvalidInput
+from domain.errors import Conflict, InvalidInput, text_field
 
 STATUSES = ("issued", "answered", "escalated", "closed", "withdrawn")
 OPEN_STATUSES = ("issued", "answered", "escalated")
@@ -42,13 +42,7 @@ def reached(threshold_at: datetime, clock_stopped_at: datetime) -> bool:
 
 
 def _text(raw: object, what: str, limit: int = 2000, required: bool = True) -> str | None:
-    if raw is None and not required:
-        return None
-    if not isinstance(raw, str) or not raw.strip():
-        raise InvalidInput(f"{what} must be a non-empty string", code="missing_field" if raw is None else "invalid_field")
-    if len(raw) > limit:
-        raise InvalidInput(f"{what} is longer than {limit} characters", code="invalid_field")
-    return raw.strip()
+    return text_field(raw, what, limit, required)
 
 
 class WarningClosed(Conflict):
