@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Iterable
 
-from domain.calendar import CHINA_TZ
 from domain.complaint import COMPLAINT_TOPICS, STAGE_OF, Complaint
 from projections.instants import from_us, us
+from projections.calendars import local_day
 from projections.runner import View
 from projections.store import Cursor
 
@@ -25,10 +25,6 @@ COLUMNS = ("complaint_id", "complaint_no", "channel", "department", "window_code
 GROUP_COLUMNS = {"department": ("department",), "window": ("window_code",), "staff": ("staff_code",),
                  "item": ("item_code",), "hall": ("window_code", "department"), "center": ("window_code", "department"),
                  "day": ("received_day",)}
-
-
-def local_day(instant: datetime) -> str:
-    return instant.astimezone(CHINA_TZ).date().isoformat()
 
 
 class ComplaintBoard(View):

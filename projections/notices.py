@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from domain.calendar import CHINA_TZ
 from domain.notice import NOTICE_TOPICS, SupervisionNotice
 from projections.instants import from_us, us
+from projections.calendars import local_day
 from projections.runner import View
 from projections.store import Cursor
 
@@ -22,10 +22,6 @@ NOTICE_COLUMNS = ("notice_id", "notice_no", "department", "title", "status", "is
                   "closed_problems", "round", "inspector", "inspected", "version")
 PROBLEM_COLUMNS = ("notice_no", "problem_no", "source", "ref", "status", "due_at", "reported_at", "closed_at",
                    "returns", "warnings")
-
-
-def local_day(instant: datetime) -> str:
-    return instant.astimezone(CHINA_TZ).date().isoformat()
 
 
 class NoticeBoard(View):
