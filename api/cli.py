@@ -84,8 +84,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         bar.update(n)
 
     try:
-        workers = args.workers or (min(2, os.cpu_count() or 1) if esup.settings.postgres else 1)
-        runner.rebuild(names, progress=progress, resume=args.resume, workers=workers)
+        runner.rebuild(names, progress=progress, resume=args.resume, workers=args.workers)
     finally:
         for bar in bars.values():
             bar.close()
@@ -393,9 +392,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("views", nargs="*", help="view names (default: all)")
     p.add_argument("--resume", action="store_true", help="continue from each view's committed position")
     p.add_argument("--batch", type=int, default=1000, help="events per transaction")
-    p.add_argument("--workers", type=int, default=None,
-                   help="processes replaying views side by side, each a share of the views (default: 2 on "
-                        "PostgreSQL with 2 or more cores; 1 on SQLite, whose single writer they would queue behind)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes replaying views side by side, each a share of the views (default 1; 2 helps on "
+                        "PostgreSQL with 2 or more cores, not on SQLite, whose single writer they queue behind)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_rebuild)
 

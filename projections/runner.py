@@ -77,6 +77,18 @@ REPLAY_COST = {"anomalies": 3.0, "warning_thresholds": 3.0, "performance": 2.0, 
                "warning_board": 0.2}
 
 
+def _die_with_parent() -> None:
+    """A worker must not outlive a rebuild that was killed (it would go on writing the shadow
+    that ``--resume`` continues): on Linux the kernel sends it SIGKILL when its parent dies."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the worker ends with its share as before
+        pass
+
+
 def split_by_cost(names: Sequence[str], shares: int) -> list[list[str]]:
     """Greedy: the costliest view first, into the cheapest share so far (order kept within)."""
     out: list[list[str]] = [[] for _ in range(max(1, min(shares, len(names))))]
@@ -423,6 +435,7 @@ class ProjectionRunner:
             pid = os.fork()
             if pid == 0:  # the worker
                 os.close(read_end)
+                _die_with_parent()
                 code = 0
                 try:
                     system = self.opener()
