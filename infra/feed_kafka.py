@@ -21,6 +21,7 @@ from typing import Any, Iterable, Sequence
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
+from kafka.partitioner.default import murmur2
 from kafka.errors import InvalidProducerEpochError, KafkaTimeoutError, ProducerFencedError, TopicAlreadyExistsError
 
 from infra import feed_records
@@ -92,17 +93,44 @@ class TransactionalPublisher:
             linger_ms=config.pop("linger_ms", 5), batch_size=config.pop("batch_size", 256 * 1024),
             max_request_size=config.pop("max_request_size", 4 * 1024 * 1024),
             client_id=config.pop("client_id", "esup-relay-" + transactional_id), **config)
+        self._partitions: dict[tuple[str, int], dict[bytes, int]] = {}
+        self._futures = []
         self.producer.init_transactions()
 
     def publish(self, records: Sequence[Record]) -> None:
+        """Send ``records`` in one transaction and commit it."""
+        self.begin()
+        try:
+            for record in records:
+                self.send(record)
+        except BaseException:
+            self.abort()
+            raise
+        self.commit()
+
+    # A transaction sent as it is shaped (``begin``, ``send`` ..., ``commit`` or ``abort``): the
+    # producer's sender thread puts records on the wire while the relay shapes the next ones.
+    def begin(self) -> None:
+        self._futures: list[Any] = []
         try:
             self.producer.begin_transaction()
-            futures = [self.producer.send(topic, key=key, value=value, headers=headers)
-                       for topic, key, value, headers in records]
+        except Exception as exc:
+            raise self._translated(exc) from exc
+
+    def send(self, record: Record) -> None:
+        topic, key, value, headers = record
+        try:
+            self._futures.append(self.producer.send(topic, key=key, value=value, headers=headers,
+                                                    partition=self._partition(topic, key)))
+        except Exception as exc:
+            raise self._translated(exc) from exc
+
+    def commit(self) -> None:
+        try:
             self.producer.flush()
             # Never commit a transaction one of whose records failed (say, expired while the
             # broker was away): the position record would then claim records Kafka never got.
-            for future in futures:
+            for future in self._futures:
                 if future.failed():
                     if isinstance(future.exception, FENCED):
                         raise ProducerFencedError() from future.exception
@@ -111,13 +139,40 @@ class TransactionalPublisher:
                     raise KafkaTimeoutError("a record of the transaction was not acknowledged")
             self.producer.commit_transaction()
         except Exception as exc:
-            if self._fenced(exc):
-                raise ProducerFencedError() from exc
-            try:
-                self.producer.abort_transaction()
-            except Exception:  # noqa: BLE001 - the original error matters
-                pass
-            raise
+            self.abort()
+            raise self._translated(exc) from exc
+        finally:
+            self._futures = []
+
+    def abort(self) -> None:
+        try:
+            self.producer.abort_transaction()
+        except Exception:  # noqa: BLE001 - the original error matters
+            pass
+
+    def _translated(self, exc: BaseException) -> BaseException:
+        return ProducerFencedError() if self._fenced(exc) else exc
+
+    def _partition(self, topic: str, key: bytes | None) -> int | None:
+        """The partition kafka-python's default partitioner gives ``key`` (murmur2 of the key over
+        all of the topic's partitions), remembered per key: a case's steps come in runs, and
+        hashing is a good part of a send's cost. None (the producer chooses) when unkeyed or the
+        topic's metadata is not known yet."""
+        if key is None:
+            return None
+        parts = self.producer._metadata.partitions_for_topic(topic)
+        if not parts:
+            return None
+        n = len(parts)
+        cache = self._partitions.get((topic, n))
+        if cache is None:
+            cache = self._partitions[(topic, n)] = {}
+        p = cache.get(key)
+        if p is None:
+            if len(cache) > 100_000:
+                cache.clear()
+            p = cache[key] = sorted(parts)[(murmur2(key) & 0x7FFFFFFF) % n]
+        return p
 
     def _fenced(self, exc: BaseException) -> bool:
         """Fenced, however kafka-python says it: the error itself, an error wrapping it ("Cannot

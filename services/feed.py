@@ -27,20 +27,23 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Callable, Sequence
 
 from domain.calendar import CHINA_TZ
-from domain.case import CASE_TOPICS
+import orjson
+
+from domain.case import CASE_TOPICS, EVENT_CLASSES
 from domain.reconciliation import day_root
 from domain.warning import WARNING_TOPICS
 from infra import feed_records as fr
-from services.monitor import _json_value, step_item, warning_item
+from services.monitor import STEP_DATA, _json_value, step_item, warning_item
 
 log = logging.getLogger("esup.feed")
 
 FEED_TOPICS = frozenset(CASE_TOPICS) | frozenset(WARNING_TOPICS)
 PERSONAL_MODES = ("omit", "mask")
+_FEED_TOPIC_LIST = tuple(sorted(FEED_TOPICS))
 
 
 def transactional_id(district: str) -> str:
@@ -78,6 +81,70 @@ class FeedState:
                 "checkpoint": self.checkpoint}
 
 
+_STEP_OF_TOPIC = {cls.TOPIC: cls.STEP for cls in EVENT_CLASSES.values()}
+_STORED_DATETIME = "datetime_iso"
+
+
+class _StoredStep:
+    """A case step read straight from its stored JSON: the fields ``step_item`` and the masking
+    use, without building the domain event (decoding each value, then encoding it again, was
+    most of the relay's own time). Instants stay the ISO strings the transcoder stored, which
+    are what ``_json_value`` would give back; ``timestamp`` is a datetime for the day."""
+
+    __slots__ = ("STEP", "originator_id", "originator_version", "timestamp", "occurred_at", "actor", "data",
+                 "derived", "flags", "hash", "prev_hash", "case_no")
+
+    @classmethod
+    def parse(cls, notification: Any) -> _StoredStep | None:
+        """None when the event holds a value this reader does not know (the mapper then decodes
+        it), or the stored state is not plain JSON (compressed, enciphered)."""
+        try:
+            body = orjson.loads(notification.state)
+        except orjson.JSONDecodeError:
+            return None
+        self = cls()
+        self.STEP = _STEP_OF_TOPIC[notification.topic]
+        self.originator_id = notification.originator_id
+        self.originator_version = notification.originator_version
+        try:
+            self.timestamp = datetime.fromisoformat(_instant(body["timestamp"]))
+            self.occurred_at = _instant(body["occurred_at"])
+            self.actor, self.flags = body["actor"], body["flags"]
+            self.hash, self.prev_hash = body["hash"], body["prev_hash"]
+            self.data = _plain(body["data"], _DATA_READ)
+            self.derived = _plain(body["derived"], ("promised_due_at", "legal_due_at", "on_time"))
+        except (KeyError, TypeError, ValueError):
+            return None
+        self.case_no = body.get("case_no")
+        return self
+
+
+def _instant(value: Any) -> str:
+    if type(value) is dict and value.get("_type_") == _STORED_DATETIME and type(value.get("_data_")) is str:
+        return value["_data_"]
+    raise ValueError("not a stored instant")
+
+
+def _plain(values: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+    """``values``' ``keys`` with stored instants as ISO strings. Any other non-scalar value
+    (another tagged type, a nested object) sends the event to the mapper (ValueError)."""
+    out = {}
+    for k in keys:
+        if k in values:
+            v = values[k]
+            if type(v) is dict:
+                v = _instant(v)
+            elif not (v is None or type(v) in _SCALARS):
+                raise ValueError("not a plain value")
+            out[k] = v
+    return out
+
+
+_SCALARS = (str, int, float, bool)
+# What the feed reads of a step's data: the fields step_item publishes, the item and the applicant.
+_DATA_READ = (*STEP_DATA, "item_code", "applicant")
+
+
 class FeedSource:
     """Turns the ledger's log into feed records (schema, position, fields, value bytes)."""
 
@@ -97,8 +164,17 @@ class FeedSource:
         return self.ledger.recorder.max_notification_id() or 0
 
     def notifications(self, after: int, limit: int, stop: int | None = None) -> Sequence[Any]:
-        return self.ledger.recorder.select_notifications(start=after, limit=limit, stop=stop,
+        """The log records the feed carries at positions in (after, stop], at most ``limit``
+        (the log's other records, such as admitted source ids, are not even read)."""
+        return self.ledger.recorder.select_notifications(start=after, limit=limit, stop=stop, topics=_FEED_TOPIC_LIST,
                                                          inclusive_of_start=False)
+
+    def batch(self, after: int, limit: int) -> tuple[Sequence[Any], int]:
+        """The next records after ``after`` and the log position the read covered: the head as
+        it was before the read when fewer than ``limit`` came back, else the last one's."""
+        head = self.head()
+        notes = self.notifications(after, limit, stop=head) if head > after else []
+        return notes, (notes[-1].id if len(notes) >= limit else max(head, after))
 
     # -- shaping ------------------------------------------------------------------------------
     def _case_facts(self, event: Any) -> dict[str, Any]:
@@ -141,7 +217,9 @@ class FeedSource:
         """(schema, fields, event) for a log record the feed carries, else None."""
         if notification.topic not in FEED_TOPICS:
             return None
-        event = self.ledger.mapper.to_domain_event(notification)
+        event = _StoredStep.parse(notification) if notification.topic in _STEP_OF_TOPIC else None
+        if event is None:
+            event = self.ledger.mapper.to_domain_event(notification)
         position = notification.id
         common = {"topic": notification.topic, "originator_id": str(event.originator_id),
                   "originator_version": event.originator_version}
@@ -193,7 +271,7 @@ class FeedRelay:
     """Publishes a district's log. ``publisher``: ``infra.feed_kafka.TransactionalPublisher``
     (made by ``connect``); ``topics``: ``infra.feed_kafka.FeedTopics``."""
 
-    def __init__(self, source: FeedSource, bootstrap: str, topics: Any, batch: int = 500,
+    def __init__(self, source: FeedSource, bootstrap: str, topics: Any, batch: int = 2000,
                  checkpoints: Any = None, anomaly_position: Callable[[], int] | None = None) -> None:
         self.source = source
         self.bootstrap = bootstrap
@@ -239,47 +317,59 @@ class FeedRelay:
         return (self.topics.positions if schema == fr.POSITION else self.topics.data, k, v, h)
 
     def step(self) -> int:
-        """Publish the next batch (one transaction); the number of ledger records it carried."""
-        notes = self.source.notifications(self.state.position, self.batch)
+        """Publish the next batch (one transaction); the number of ledger records it carried.
+
+        Records are sent as they are shaped, inside the open transaction, so Kafka's sender
+        thread works while the next ones are read and shaped; any failure aborts the whole
+        transaction (the position record is its last record, so nothing half-published counts)."""
+        notes, scanned = self.source.batch(self.state.position, self.batch)
         state = FeedState(**vars(self.state))
+        upto = state.anomalies
+        if self.anomaly_position is not None:
+            upto = max(upto, min(scanned, self.anomaly_position()))
+        if scanned == self.state.position and upto == self.state.anomalies:
+            return 0
         cached = self._day
         day_records: list[tuple[int, bytes]] | None = None
         if cached is not None and cached[0] == state.day and cached[1] == state.day_start:
             day_records = list(cached[2])
-        out = []
         events = 0
-        for n in notes:
-            made = self.source.record(n)
-            if made is not None:
-                schema, fields, event = made
-                day = self.source.day_of(event)
-                if state.day is not None and day > state.day:
-                    out.append(self._digest(state.day, state.day_start, n.id - 1, day_records))
-                if state.day is None or day > state.day:
-                    state.day, state.day_start = day, n.id - 1
-                    day_records = []
-                record = self._encode(schema, n.id, fields)
-                out.append(record)
-                if day_records is not None and day == state.day:
-                    day_records.append((n.id, record[2]))
-                events += 1
-            state.position = n.id
-        if self.anomaly_position is not None:
-            upto = min(state.position, self.anomaly_position())
-            if upto > state.anomalies:
-                for position, fields in self.source.anomaly_fields(state.anomalies, upto):
-                    out.append(self._encode(fr.ANOMALY, position, fields))
-                state.anomalies = upto
-        else:
-            state.anomalies = state.position
-        if not notes and state.anomalies == self.state.anomalies:
-            return 0
-        out.append(self._encode(fr.POSITION, state.position, state.fields(), key=self.district))
-        self.publisher.publish(out)
+        publisher = self.publisher
+        publisher.begin()
+        try:
+            for n in notes:
+                made = self.source.record(n)
+                if made is not None:
+                    schema, fields, event = made
+                    day = self.source.day_of(event)
+                    if state.day is not None and day > state.day:
+                        publisher.send(self._digest(state.day, state.day_start, n.id - 1, day_records))
+                    if state.day is None or day > state.day:
+                        state.day, state.day_start = day, n.id - 1
+                        day_records = []
+                    record = self._encode(schema, n.id, fields)
+                    publisher.send(record)
+                    if day_records is not None and day == state.day:
+                        day_records.append((n.id, record[2]))
+                    events += 1
+            state.position = scanned
+            if self.anomaly_position is not None:
+                if upto > state.anomalies:
+                    for position, fields in self.source.anomaly_fields(state.anomalies, upto):
+                        publisher.send(self._encode(fr.ANOMALY, position, fields))
+                    state.anomalies = upto
+            else:
+                state.anomalies = state.position
+            publisher.send(self._encode(fr.POSITION, state.position, state.fields(), key=self.district))
+        except BaseException:
+            publisher.abort()
+            raise
+        publisher.commit()
+        advanced = scanned > self.state.position
         self.state = state
         self._day = (state.day, state.day_start, day_records) if day_records is not None and state.day else None
         self.published += events
-        return max(events, 1) if notes else 0
+        return max(events, 1) if advanced else 0
 
     def _digest(self, day: str, after: int, upto: int, known: list[tuple[int, bytes]] | None = None):
         """The digest of a day that closed: from the records this process published that day, or
@@ -438,7 +528,7 @@ def relay_for(esup: Any, bootstrap: str, district: str | None = None, personal: 
     anomalies = find_anomaly_source(esup.runner)
     source = FeedSource(esup.ledger, district, personal, esup.sealer, anomalies)
     return FeedRelay(source, bootstrap, topics or FeedTopics.from_env(),
-                     batch=batch or int(os.environ.get("ESUP_FEED_BATCH", "500")),
+                     batch=batch or int(os.environ.get("ESUP_FEED_BATCH", "2000")),
                      checkpoints=getattr(esup, "checkpoints", None),
                      anomaly_position=anomalies.position if anomalies is not None else None)
 
