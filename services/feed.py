@@ -27,7 +27,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Callable, Sequence
 
 from domain.calendar import CHINA_TZ

@@ -79,3 +79,18 @@ def define_basics(esup: Esup) -> None:
 def district(esup):
     define_basics(esup)
     return esup
+
+
+@pytest.fixture
+def browser():
+    """A headless Chromium for one test (closed with it, so no page keeps a live connection to
+    a server the test stops); the UI tests mark themselves with
+    ``tests.integration.browser_support.needs_chromium``."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.integration.browser_support import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

@@ -12,7 +12,7 @@ and one embedded PostgreSQL:
 3. province consumption: events/s into its PostgreSQL with 1 and with 2 consumer processes of
    one group, from the first row to the last.
 
-    python -m tools.bench_feed [--cases 3000] [--batch 2000] [--rounds 3] [--e2e 300]
+    python -m tools.bench_feed [--cases 3000] [--store sqlite|postgres] [--batch 2000] [--rounds 3] [--e2e 300]
 """
 
 from __future__ import annotations
@@ -37,14 +37,14 @@ def _topics(name: str, partitions: int = 6):
     return FeedTopics(data=name, positions=name + ".positions", control=name + ".control", partitions=partitions)
 
 
-def district(tmp: Path, cases: int):
+def district(tmp: Path, cases: int, postgres: dict[str, str] | None = None):
     from domain.clock import ManualClock
     from infra.settings import Settings
     from services.demo import ingest_demo
     from services.system import Esup
 
     clock = ManualClock(__import__("datetime").datetime(2008, 1, 1, tzinfo=__import__("datetime").timezone.utc))
-    esup = Esup.open(Settings(data_dir=tmp / "district"), clock)
+    esup = Esup.open(Settings(data_dir=tmp / "district", postgres=postgres), clock)
     _, steps = ingest_demo(esup, clock, cases)
     return esup, clock, steps
 
@@ -199,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.bench_feed", description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=3000, help="demo cases in the district (about 5.4 steps each)")
     parser.add_argument("--batch", type=int, default=2000, help="log records per relay transaction")
+    parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite", help="the district's ledger")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of relay and producer; the best of each")
     parser.add_argument("--e2e", type=int, default=300, help="steps recorded one at a time for the latency")
     parser.add_argument("--rate", type=float, default=50.0, help="steps a second for the latency")
@@ -212,8 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with KafkaBroker(data_dir=tmp / "kafka", heap="1g") as broker:
             bootstrap = broker.bootstrap_servers
-            print(f"building a district of {args.cases} cases...", flush=True)
-            esup, clock, steps = district(tmp, args.cases)
+            print(f"building a district of {args.cases} cases on {args.store}...", flush=True)
+            esup, clock, steps = district(tmp, args.cases,
+                                          pg.env(pg.create_database("district")) if args.store == "postgres" else None)
             feed_rate, raw_rate, n, ratios, txn_rate = feed_throughput(esup, bootstrap, args.batch, args.rounds)
             print(f"feed throughput: {n} records, best of {args.rounds} rounds: relay {feed_rate:,.0f}/s, kafka-python "
                   f"producer alone {raw_rate:,.0f}/s (acks=all, idempotent), ratio {feed_rate / raw_rate:.2f} "

@@ -4,7 +4,6 @@ with a deviation, and the finding then shows in the audit's report."""
 
 from __future__ import annotations
 
-import os
 
 import httpx
 import pytest
@@ -15,26 +14,15 @@ from services.system import Esup
 from tests.conftest import define_basics
 from tests.integration.test_audits import PLAN, cases
 from tests.integration.test_crash import free_port, start_server
-from tests.integration.test_dashboard import CHROMIUM, expect, open_board
+from tests.integration.browser_support import needs_chromium
+from tests.integration.test_dashboard import expect, open_board
 from tests.unit.test_case import at
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"needs {CHROMIUM} (./run test installs it as root)"),
+    needs_chromium,
 ]
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    from tests.integration.test_dashboard import CHROMIUM_ARGS
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

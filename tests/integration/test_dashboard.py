@@ -9,7 +9,6 @@ never a downloaded browser. A screenshot of each run is left in /tmp for a human
 
 from __future__ import annotations
 
-import os
 from datetime import date, datetime, timedelta
 
 import httpx
@@ -19,11 +18,9 @@ from domain.calendar import CHINA_TZ
 from domain.organisation import UnitKind
 from infra.settings import Settings
 from services.system import Esup
+from tests.integration.browser_support import needs_chromium
 from tests.integration.test_crash import free_port, start_server
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 SCREENSHOT = "/tmp/esup-dashboard-e2e.png"  # the board with the red card
 TIMELINE_SHOT = "/tmp/esup-dashboard-e2e-timeline.png"  # the case's timeline, opened from its card
 # Every hour of every day is office time here, so a 1-working-hour promise runs out in real time
@@ -33,7 +30,7 @@ ALL_DAY = [["00:00", "23:59:59"]]
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"needs {CHROMIUM} (./run test installs it as root)"),
+    needs_chromium,
 ]
 
 
@@ -67,16 +64,6 @@ def server(tmp_path):
     yield f"http://127.0.0.1:{port}", keys
     proc.terminate()
     proc.wait(10)
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def report(base: str, key: str, body: dict) -> None:

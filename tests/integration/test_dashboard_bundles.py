@@ -4,7 +4,6 @@ states; the center switcher shows a street center's figures and its rank in its 
 
 from __future__ import annotations
 
-import os
 
 import pytest
 
@@ -12,13 +11,14 @@ from infra.settings import Settings
 from services.system import Esup
 from tests.conftest import define_basics
 from tests.integration.test_crash import free_port, start_server
-from tests.integration.test_dashboard import CHROMIUM, browser, expect, open_board  # noqa: F401
+from tests.integration.browser_support import needs_chromium
+from tests.integration.test_dashboard import expect, open_board
 from tests.integration.test_ledger import step, submitted
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"needs {CHROMIUM} (./run test installs it as root)"),
+    needs_chromium,
 ]
 
 

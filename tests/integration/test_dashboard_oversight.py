@@ -5,7 +5,6 @@ English on the switch; a department key sees only its own."""
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 
 import pytest
@@ -17,10 +16,11 @@ from infra.settings import Settings
 from services.ingest import Principal
 from services.system import Esup
 from tests.integration.test_crash import free_port, start_server
-from tests.integration.test_dashboard import CHROMIUM, browser, expect, open_board  # noqa: F401  (fixture)
+from tests.integration.browser_support import needs_chromium
+from tests.integration.test_dashboard import expect, open_board
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
-              pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"needs {CHROMIUM} (./run test installs it as root)")]
+              needs_chromium]
 OFFICER = Principal(Role.OFFICER, key="officer")
 
 

@@ -28,7 +28,8 @@ from infra.settings import Settings
 from services.demo import DEPARTMENTS
 from services.system import Esup
 from tests.integration.test_crash import free_port
-from tests.integration.test_dashboard import CHROMIUM, CHROMIUM_ARGS, expect
+from tests.integration.browser_support import needs_chromium
+from tests.integration.test_dashboard import expect
 
 SCREENSHOT = "/tmp/esup-live-demo.png"
 BIG_SHOT = "/tmp/esup-live-demo-big.png"
@@ -36,7 +37,7 @@ BIG_SHOT = "/tmp/esup-live-demo-big.png"
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"needs {CHROMIUM} (./run test installs it as root)"),
+    needs_chromium,
 ]
 
 # Renders characters on a canvas in the page's own font and compares each with the rendering of
@@ -138,16 +139,6 @@ def live_demo(tmp_path_factory):
     assert proc.wait(20) in (0, -15)
     log.close()
     assert "Traceback" not in (data / "serve.log").read_text()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def open_dashboard(browser, live_demo):

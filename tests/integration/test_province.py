@@ -14,7 +14,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
 
 import pytest
 from fastapi.testclient import TestClient
@@ -22,7 +21,6 @@ from fastapi.testclient import TestClient
 from api.province import create_province_app
 from domain import note, witness
 from domain.clock import ManualClock
-from infra import feed_records as fr
 from infra.feed_kafka import FeedTopics
 from infra.kafka_broker import KafkaBroker
 from infra.province_store import ProvinceStore
@@ -31,6 +29,7 @@ from services.feed import relay_for
 from services.province import Province
 from services.system import Esup
 from tests.conftest import START, define_basics
+from tests.integration.browser_support import needs_chromium
 from tests.integration.feed_support import ROOT, ledger_records, workload
 from tests.unit.test_case import at
 
@@ -369,13 +368,11 @@ def test_the_witness_cosigns_and_catches_a_district_log_rewritten_after_it_was_a
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"), reason="needs /usr/bin/chromium")
-def test_the_province_page_ranks_districts_and_opens_a_case_timeline_in_chinese(world, new_dsn):
+@needs_chromium
+def test_the_province_page_ranks_districts_and_opens_a_case_timeline_in_chinese(world, new_dsn, browser):
     import uvicorn
-    from playwright.sync_api import sync_playwright
 
     from tests.integration.test_crash import free_port
-    from tests.integration.test_dashboard import CHROMIUM_ARGS
 
     world.district("CDGX", 12, days=1)
     world.district("XJ", 6, days=1)
@@ -389,36 +386,33 @@ def test_the_province_page_ranks_districts_and_opens_a_case_timeline_in_chinese(
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.on("dialog", lambda d: d.accept("pk"))  # the page asks for the province's key once
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    page.goto(f"http://127.0.0.1:{port}/")
-                    break
-                except Exception:
-                    assert time.monotonic() < deadline
-                    time.sleep(0.2)
-            page.wait_for_selector("#districts tbody tr")
-            assert page.inner_text("h1") == "省级监察"
-            rows = page.locator("#districts tbody tr").all_inner_texts()
-            assert len(rows) == 2 and rows[0].startswith("1") and {"CDGX", "XJ"} <= set(" ".join(rows).split())
-            assert page.locator("#bars .bar").count() == 2
-            board = page.locator("#board tbody tr")
-            assert board.count() == len(province.board())
-            first = board.first.inner_text()
-            assert "红牌" in first or "黄牌" in first
-            board.first.click()
-            page.wait_for_selector("#timeline li")
-            timeline = page.locator("#timeline li").all_inner_texts()
-            assert timeline[0].split()[2] == "收件" and any("预警发出" in x for x in timeline)
-            page.screenshot(path="/tmp/esup-province-page.png")
-            page.click("#lang")
-            page.wait_for_function("document.querySelector('h1').textContent === 'Provincial supervision'")
-            assert "Districts ranked" in page.inner_text("main")
-            browser.close()
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.on("dialog", lambda d: d.accept("pk"))  # the page asks for the province's key once
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                page.goto(f"http://127.0.0.1:{port}/")
+                break
+            except Exception:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        page.wait_for_selector("#districts tbody tr")
+        assert page.inner_text("h1") == "省级监察"
+        rows = page.locator("#districts tbody tr").all_inner_texts()
+        assert len(rows) == 2 and rows[0].startswith("1") and {"CDGX", "XJ"} <= set(" ".join(rows).split())
+        assert page.locator("#bars .bar").count() == 2
+        board = page.locator("#board tbody tr")
+        assert board.count() == len(province.board())
+        first = board.first.inner_text()
+        assert "红牌" in first or "黄牌" in first
+        board.first.click()
+        page.wait_for_selector("#timeline li")
+        timeline = page.locator("#timeline li").all_inner_texts()
+        assert timeline[0].split()[2] == "收件" and any("预警发出" in x for x in timeline)
+        page.screenshot(path="/tmp/esup-province-page.png")
+        page.click("#lang")
+        page.wait_for_function("document.querySelector('h1').textContent === 'Provincial supervision'")
+        assert "Districts ranked" in page.inner_text("main")
     finally:
         server.should_exit = True
         thread.join(10)
