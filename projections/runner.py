@@ -323,6 +323,9 @@ class ProjectionRunner:
                 try:
                     n = self._replay_step(names)
                 except Exception:
+                    # Said, not swallowed: the one-view-at-a-time path below either names the
+                    # event (a fault in a view) or goes on, slower, past what broke here.
+                    log.exception("replay of %s together failed; replaying one view at a time", ", ".join(names))
                     for v in names:
                         self.views[v].forget()
                     break

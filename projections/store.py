@@ -33,12 +33,20 @@ class Cursor:
     def __init__(self, raw: Any, pg: bool) -> None:
         self._raw = raw
         self._pg = pg
+        self._last = raw  # the cursor of the last execute, whose rows fetch* return
 
     def _sql(self, sql: str) -> str:
         return re.sub(r"\?", "%s", sql) if self._pg else sql
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
-        self._raw.execute(self._sql(sql), tuple(params))
+        if self._pg:
+            # One psycopg cursor per statement: in pipeline mode a cursor reused for an INSERT
+            # and then a SELECT sometimes fetched the INSERT's result ("the last operation didn't
+            # produce records"), which broke a district-year rebuild at one event in 100,000.
+            self._last = self._raw.connection.cursor()
+            self._last.execute(self._sql(sql), tuple(params))
+        else:
+            self._raw.execute(sql, tuple(params))
         return self
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -46,10 +54,10 @@ class Cursor:
             self._raw.executemany(self._sql(sql), [tuple(r) for r in rows])
 
     def fetchone(self) -> Any:
-        return self._raw.fetchone()
+        return self._last.fetchone()
 
     def fetchall(self) -> list[Any]:
-        return self._raw.fetchall()
+        return self._last.fetchall()
 
 
 class ViewStore:
