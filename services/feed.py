@@ -177,8 +177,7 @@ class FeedSource:
         return notes, (notes[-1].id if len(notes) >= limit else max(head, after))
 
     # -- shaping ------------------------------------------------------------------------------
-    def _case_facts(self, event: Any) -> dict[str, Any]:
-        cid = str(event.originator_id)
+    def _case_facts(self, event: Any, cid: str) -> dict[str, Any]:
         facts = self._cases.get(cid)
         if facts is None:
             first = event if event.originator_version == 1 else next(iter(self.ledger.events.get(event.originator_id, lte=1)), None)
@@ -229,8 +228,8 @@ class FeedSource:
             case_no = payload.pop("case_no", None) or facts.get("case_no")
             payload.pop("position", None)
             return fr.WARNING, {**common, "case_no": case_no, "payload": payload}, event
-        facts = self._case_facts(event)
-        payload = step_item(event, position, {str(event.originator_id): facts})
+        facts = self._case_facts(event, common["originator_id"])
+        payload = step_item(event, position, {common["originator_id"]: facts})
         case_no = payload.pop("case_no")
         payload.pop("position", None)
         payload["hash"], payload["prev_hash"] = event.hash, event.prev_hash
