@@ -24,7 +24,7 @@ import os
 import threading
 import time
 from datetime import datetime
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import orjson
 
@@ -48,6 +48,11 @@ def _us(text: str | None) -> int | None:
 
 def _iso(value: int | None) -> str | None:
     return from_us(value).isoformat() if value is not None else None
+
+
+def _named(names: Sequence[str], row: Sequence[Any]) -> dict[str, Any]:
+    """A row as a dict of its column names, instants (``*_at``, epoch µs) as ISO text."""
+    return {n: (_iso(v) if n.endswith("_at") else v) for n, v in zip(names, row)}
 
 
 def _day(text: str | None) -> str:
@@ -457,7 +462,7 @@ class Province:
             rows = cur.fetchall()
         names = ("district", "id", "case_no", "department", "item_code", "level", "rule", "status", "threshold_at",
                  "issued_at", "promised_due_at", "legal_due_at")
-        return [{n: (_iso(v) if n.endswith("_at") else v) for n, v in zip(names, r)} for r in rows]
+        return [_named(names, r) for r in rows]
 
     def case(self, district: str, case_no: str) -> dict[str, Any] | None:
         with self.store.read() as cur:
@@ -475,7 +480,7 @@ class Province:
             return None
         names = ("department", "item_code", "status", "submitted_at", "accepted_at", "closed_at", "on_time",
                  "promised_due_at", "legal_due_at", "suspended")
-        summary = {n: (_iso(v) if n.endswith("_at") else v) for n, v in zip(names, row or (None,) * len(names))}
+        summary = _named(names, row or (None,) * len(names))
         return {"district": district, "case_no": case_no, **summary,
                 "events": [{"position": p, "kind": "step" if s == fr.STEP else "warning", "topic": t, "version": v,
                             **(pl if isinstance(pl, dict) else orjson.loads(pl))} for p, s, t, v, pl in events],
