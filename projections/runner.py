@@ -239,22 +239,32 @@ class ProjectionRunner:
 
     def _apply(self, cur: Cursor, name: str, view: View, notifications: Sequence[Notification],
                decoded: dict[int, Any] | None = None, diagnose: bool = False,
-               shared: dict[frozenset[str], list[tuple[Notification, Any]]] | None = None) -> None:
+               shared: dict[Any, Any] | None = None, skipped: set[int] | None = None) -> None:
         """Apply the notifications the view takes (its topics, less the operator's skips); an
         event it cannot apply raises ``ViewFault`` naming that event. ``decoded``: events
         already decoded for another view of the same batch (a notification is decoded once).
-        ``shared``: the batch's (notification, event) pairs per topic set, already picked for
-        another view taking the same topics (a replay's views mostly take the case events).
-        ``diagnose``: write after each event, so a failing write names its event too."""
-        skipped = self.skips_from.skips(name, cur if self.skips_from is self.store else None)
+        ``shared``: the batch's (notification, event) pairs per set of the batch's topics,
+        already picked for another view taking the same of them (``None``: the batch's topics).
+        ``diagnose``: write after each event, so a failing write names its event too.
+        ``skipped``: the view's skipped events, if already read."""
+        if skipped is None:
+            skipped = self.skips_from.skips(name, cur if self.skips_from is self.store else None)
         topics = self._topics.get(name)
         if topics is None:
             topics = self._topics[name] = frozenset(view.topics)
-        items = shared.get(topics) if shared is not None and not skipped else None
-        if items is None:
+        if shared is not None and not skipped:
+            # The batch's topics this view takes: views taking different topic sets mostly take
+            # the same of a given batch (its case events, say), and share one pick of it.
+            present = shared.get(None)
+            if present is None:
+                present = shared[None] = frozenset(n.topic for n in notifications)  # type: ignore[index]
+            wanted = present if not topics else present & topics
+            items = shared.get(wanted) if wanted else []
+            if items is None:
+                items = shared[wanted] = self._pick(name, notifications, frozenset() if wanted == present else wanted,
+                                                    skipped, decoded)
+        else:
             items = self._pick(name, notifications, topics, skipped, decoded)
-            if shared is not None and not skipped:
-                shared[topics] = items
         if not items:
             return
         try:
@@ -380,22 +390,25 @@ class ProjectionRunner:
 
     def _replay_step(self, names: Sequence[str]) -> int:
         with self.store.transaction() as cur:
-            positions = {n: self.store.lock_position(cur, n) for n in names}
+            positions = self.store.lock_positions(cur, names)  # one query, not one per view
             notifications: list[Notification] = self.ledger.recorder.select_notifications(
                 start=min(positions.values()), limit=self.batch, inclusive_of_start=False)
             if not notifications:
                 return 0
             decoded: dict[int, Any] = {}
-            shared: dict[frozenset[str], list[tuple[Notification, Any]]] = {}  # of the whole batch
+            shared: dict[Any, Any] = {}  # picks of the whole batch, by the topics they take
             first, last = notifications[0].id, notifications[-1].id
+            # The operator's skips, read once for the batch (from the live store in a rebuild).
+            skips = self.skips_from.all_skips(cur if self.skips_from is self.store else None)
             for name in names:
                 if positions[name] >= last:
                     continue
                 if positions[name] < first:  # the usual case: the view takes the whole batch
-                    self._apply(cur, name, self.views[name], notifications, decoded, shared=shared)
+                    self._apply(cur, name, self.views[name], notifications, decoded, shared=shared,
+                                skipped=skips.get(name, set()))
                 else:
                     pending = [n for n in notifications if n.id > positions[name]]
-                    self._apply(cur, name, self.views[name], pending, decoded)
+                    self._apply(cur, name, self.views[name], pending, decoded, skipped=skips.get(name, set()))
                 self.store.set_position(cur, name, last)
         return len(notifications)
 

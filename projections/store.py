@@ -154,6 +154,28 @@ class ViewStore:
         with self.read() as c:
             return {int(r[0]) for r in c.execute(sql, (view,)).fetchall()}
 
+    def all_skips(self, cur: Cursor | None = None) -> dict[str, set[int]]:
+        """Every view's skipped events, in one query (a replay reads them once per batch)."""
+        out: dict[str, set[int]] = {}
+        sql = "SELECT view, position FROM view_skips"
+        if cur is not None:
+            rows = cur.execute(sql).fetchall()
+        else:
+            with self.read() as c:
+                rows = c.execute(sql).fetchall()
+        for view, position in rows:
+            out.setdefault(view, set()).add(int(position))
+        return out
+
+    @staticmethod
+    def lock_positions(cur: Cursor, views: Sequence[str]) -> dict[str, int]:
+        """``lock_position`` of several views in one query (locked in the views' name order)."""
+        marks = ", ".join("?" for _ in views)
+        rows = cur.execute(f"SELECT view, position FROM view_tracking WHERE view IN ({marks}) ORDER BY view"
+                           + (" FOR UPDATE" if cur._pg else ""), tuple(views)).fetchall()
+        found = {view: int(position) for view, position in rows}
+        return {v: found.get(v, 0) for v in views}
+
     @staticmethod
     def generation(cur: Cursor, view: str) -> int:
         """How often the view's tables were replaced by a rebuild (a process caching anything of
