@@ -446,7 +446,7 @@ class ProjectionRunner:
         total = 0
         try:
             if workers > 1 and self.opener is not None and len(names) > 1 and hasattr(os, "fork"):
-                total += self._replay_forked(helper, names, workers, progress)
+                total += self._replay_forked(helper, names, workers, progress, resume)
             # Replay to the head, then close the gap the replay left (ingest went on) a few times:
             # under a heavy flow the log may grow as fast as the replay goes, so what is left is
             # applied in the switch-over itself, or by the server after it.
@@ -483,16 +483,18 @@ class ProjectionRunner:
         return total
 
     def _replay_forked(self, helper: ProjectionRunner, names: list[str], workers: int,
-                       progress: Callable[[str, int], None] | None) -> int:
+                       progress: Callable[[str, int], None] | None, resume: bool = False) -> int:
         """The views are split into ``workers`` shares of about equal cost; each share but the
         first is replayed in a forked process that opens the system afresh (its own
         connections: none is shared across the fork, and the child leaves with ``os._exit`` so
-        nothing of the parent's is finalised there), into the same shadow store. Each view
-        still replays the whole log in order, exactly as alone; only different views run side
-        by side. Python runs one thread at a time, so processes are what uses a second core."""
+        nothing of the parent's is finalised there), into its part of the shadow store
+        (``shadow(part=k)``: on SQLite a file of its own, since one file has one writer at a
+        time; on PostgreSQL the shadow itself), taken into the shadow once it is done. Each
+        view still replays the whole log in order, exactly as alone; only different views run
+        side by side. Python runs one thread at a time, so processes are what uses a second core."""
         shares = split_by_cost(names, workers)
         children: list[tuple[int, int, list[str]]] = []
-        for share in shares[1:]:
+        for k, share in enumerate(shares[1:], start=1):
             read_end, write_end = os.pipe()
             pid = os.fork()
             if pid == 0:  # the worker
@@ -501,7 +503,7 @@ class ProjectionRunner:
                 code = 0
                 try:
                     system = self.opener()
-                    shadow = system.views.shadow(fresh=False)
+                    shadow = system.views.shadow(fresh=not resume, part=k)
                     mine = [v for v in system.runner.factory(shadow) if v.name in share]
                     ProjectionRunner(system.ledger, shadow, mine, batch=self.batch, skips_from=system.views).replay(share)
                 except BaseException as exc:  # told to the parent, which raises it
@@ -523,7 +525,8 @@ class ProjectionRunner:
                     failures.append(f"views {', '.join(share)}: {said or f'worker exit status {status}'}")
         if failures:
             raise RuntimeError("rebuild worker failed: " + "; ".join(failures))
-        for share in shares[1:]:
+        for k, share in enumerate(shares[1:], start=1):
+            helper.store.take_part(k, {view: helper.views[view].tables for view in share})
             for view in share:
                 helper.views[view].forget()  # another process wrote its tables
         return done
