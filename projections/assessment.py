@@ -21,7 +21,7 @@ from domain.warning import WARNING_TOPICS, CaseWarning
 from projections.case_board import KEEP
 from projections.runner import View
 from projections.store import Cursor
-from projections.tables import Keyed
+from projections.tables import Keyed, write_rows
 
 VIEW = "assessment"
 FACT_COLUMNS = ("subject", "kind", "staff", "year", "case_no", "event_ref", "position")
@@ -75,10 +75,8 @@ class _SqlPort:
         return found
 
 
-_UPSERT_FACT = (
-    "INSERT INTO assess_facts (subject, kind, staff, year, case_no, event_ref, position) VALUES (?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (subject, kind) DO UPDATE SET staff = excluded.staff, year = excluded.year,"
-    " case_no = excluded.case_no, event_ref = excluded.event_ref, position = excluded.position")
+_FACT_CONFLICT = (" ON CONFLICT (subject, kind) DO UPDATE SET staff = excluded.staff, year = excluded.year,"
+                  " case_no = excluded.case_no, event_ref = excluded.event_ref, position = excluded.position")
 
 
 class _BatchPort(_SqlPort):
@@ -90,6 +88,7 @@ class _BatchPort(_SqlPort):
     def __init__(self, cases: Keyed) -> None:
         self.cases = cases
         self.facts: dict[tuple[str, str], Fact] = {}
+        self._types: dict[str, tuple[str, ...]] = {}
 
     def case(self, case_id: str) -> tuple[str, str | None] | None:
         row = self.cases.get(case_id)
@@ -112,8 +111,9 @@ class _BatchPort(_SqlPort):
 
     def write(self, cur: Cursor) -> None:
         if self.facts:
-            cur.executemany(_UPSERT_FACT, [(f.subject, f.kind, f.staff, f.year, f.case_no, f.event_ref, f.position)
-                                           for f in self.facts.values()])
+            write_rows(cur, "assess_facts", FACT_COLUMNS, [(f.subject, f.kind, f.staff, f.year, f.case_no, f.event_ref,
+                                                            f.position) for f in self.facts.values()],
+                       _FACT_CONFLICT, self._types)
             self.facts = {}
 
 
