@@ -101,6 +101,13 @@ def case_step(event: Any) -> CaseStep:
     )
 
 
+def counts(event: Any) -> bool:
+    """Whether the fold does anything with this case event (``AssessmentFold.case_event``'s own
+    test, made before ``case_step`` builds what it reads: most steps count for nothing)."""
+    return event.STEP.value in COUNTED_STEPS or any(
+        f.get("code") not in NOT_ANOMALIES for f in (getattr(event, "flags", None) or ()))
+
+
 # -- facts -------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

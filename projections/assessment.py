@@ -12,14 +12,16 @@ assessment`` recounts.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
-from domain.assessment import FIGURES, AssessmentFold, Fact, case_step
+from domain.assessment import FIGURES, AssessmentFold, Fact, case_step, counts
 from domain.case import CASE_TOPICS
 from domain.complaint import Complaint
 from domain.warning import WARNING_TOPICS, CaseWarning
+from projections.case_board import KEEP
 from projections.runner import View
 from projections.store import Cursor
+from projections.tables import Keyed, write_rows
 
 VIEW = "assessment"
 FACT_COLUMNS = ("subject", "kind", "staff", "year", "case_no", "event_ref", "position")
@@ -73,6 +75,48 @@ class _SqlPort:
         return found
 
 
+_FACT_CONFLICT = (" ON CONFLICT (subject, kind) DO UPDATE SET staff = excluded.staff, year = excluded.year,"
+                  " case_no = excluded.case_no, event_ref = excluded.event_ref, position = excluded.position")
+
+
+class _BatchPort(_SqlPort):
+    """The port for a batch: the batch's cases read in one query (and kept between batches), and
+    the facts it adds written with one ``executemany`` at the end (a later fact of the same
+    subject and kind replacing an earlier one, as the upserts one by one did). The rare reads
+    of facts (``remove``) write what is pending first; cards and complaints go straight to SQL."""
+
+    def __init__(self, cases: Keyed) -> None:
+        self.cases = cases
+        self.facts: dict[tuple[str, str], Fact] = {}
+        self._types: dict[str, tuple[str, ...]] = {}
+
+    def case(self, case_id: str) -> tuple[str, str | None] | None:
+        row = self.cases.get(case_id)
+        return (row["case_no"], row["staff"]) if row is not None else None
+
+    def set_case(self, case_id: str, case_no: str, staff: str | None) -> None:
+        row = self.cases.get(case_id)
+        if row is None:
+            self.cases.put({"case_id": case_id, "case_no": case_no, "staff": staff})
+        else:  # ON CONFLICT (case_id) DO UPDATE SET staff: the case number stays
+            row["staff"] = staff
+            self.cases.touch(case_id)
+
+    def add(self, fact: Fact) -> None:
+        self.facts[(fact.subject, fact.kind)] = fact
+
+    def remove(self, subject: str, kinds: Iterable[str] | None = None) -> list[Fact]:
+        self.write(self.cur)
+        return super().remove(subject, kinds)
+
+    def write(self, cur: Cursor) -> None:
+        if self.facts:
+            write_rows(cur, "assess_facts", FACT_COLUMNS, [(f.subject, f.kind, f.staff, f.year, f.case_no, f.event_ref,
+                                                            f.position) for f in self.facts.values()],
+                       _FACT_CONFLICT, self._types)
+            self.facts = {}
+
+
 class AssessmentView(View):
     name = VIEW
     version = 1
@@ -81,6 +125,9 @@ class AssessmentView(View):
 
     def __init__(self, satisfied_scores: Iterable[int] = (1, 2, 3)) -> None:
         self.satisfied_scores = tuple(satisfied_scores)
+        self.cases = Keyed("assess_cases", ("case_id", "case_no", "staff"), keep=KEEP)
+        self._port = _BatchPort(self.cases)
+        self._fold = AssessmentFold(self._port, self.satisfied_scores)
 
     def create(self, cur: Cursor) -> None:
         cur.execute("CREATE TABLE IF NOT EXISTS assess_cases (case_id TEXT PRIMARY KEY, case_no TEXT NOT NULL,"
@@ -103,14 +150,37 @@ class AssessmentView(View):
         )
         cur.execute("CREATE INDEX IF NOT EXISTS assess_facts_year ON assess_facts (year, staff)")
 
+    # -- a batch ----------------------------------------------------------------------------------
+
+    def forget(self) -> None:
+        self.cases.clear()
+        self._port.facts = {}
+
+    def begin(self, cur: Cursor, events: Sequence[Any]) -> None:
+        self.cases.begin_batch()
+        self._port.cur = cur
+        self._port.facts = {}
+        self.cases.load(cur, {str(e.originator_id) if hasattr(e, "STEP") else e.case_id
+                              for e in events if hasattr(e, "STEP") or isinstance(e, CaseWarning.Issued)})
+
+    def apply(self, event: Any, notification_id: int) -> None:
+        apply(self._fold, event, notification_id)
+
+    def flush(self, cur: Cursor) -> None:
+        self.cases.flush(cur)
+        self._port.write(cur)
+
     def process(self, cur: Cursor, event: Any, notification_id: int) -> None:
-        apply(AssessmentFold(_SqlPort(cur), self.satisfied_scores), event, notification_id)
+        self.begin(cur, [event])
+        self.apply(event, notification_id)
+        self.flush(cur)
 
 
 def apply(fold: AssessmentFold, event: Any, position: int) -> None:
     """One event of the log into the fold (the view and a full recomputation share this)."""
     if hasattr(event, "STEP"):
-        fold.case_event(case_step(event), position)
+        if counts(event):
+            fold.case_event(case_step(event), position)
     elif isinstance(event, CaseWarning.Issued):
         fold.card_issued(str(event.originator_id), event.case_id, event.level, event.threshold_at, position)
     elif isinstance(event, CaseWarning.Answered):

@@ -47,7 +47,7 @@ def insert_rows(cur: Cursor, table: str, columns: str, rows: list[tuple[Any, ...
     if not cur._pg:
         cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * len(rows[0]))}){suffix}", rows)
         return
-    arrays = ", ".join(f"?::{t}[]" for t in pg_types)
+    arrays = ", ".join(f"%b::{t}[]" for t in pg_types)  # binary: no text escaping of each element
     cur.execute(f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays}){suffix}", [list(c) for c in zip(*rows)])
 
 

@@ -26,6 +26,7 @@ import logging
 import os
 import threading
 from typing import Any, Callable, Iterable, Sequence
+from uuid import UUID
 
 from eventsourcing.persistence import Notification
 
@@ -99,6 +100,34 @@ def split_by_cost(names: Sequence[str], shares: int) -> list[list[str]]:
         cost[i] += REPLAY_COST.get(name, 1.0)
     order = {n: k for k, n in enumerate(names)}
     return [sorted(share, key=order.__getitem__) for share in out if share]
+
+
+class EventId(UUID):
+    """A decoded event's ``originator_id`` that keeps its text: every view keys its rows by
+    ``str(event.originator_id)``, so an event applied to ten views would format its UUID ten
+    times (a fifth of a view's per-event cost). Equal to, and hashing as, the plain UUID."""
+
+    __slots__ = ("_text",)
+
+    def __str__(self) -> str:
+        try:
+            return self._text
+        except AttributeError:  # e.g. unpickled: UUID's own state has no text
+            return UUID.__str__(self)
+
+
+def _with_text_id(event: Any, _new: Any = object.__new__, _set: Any = object.__setattr__) -> Any:
+    """The decoded event, its ``originator_id`` an :class:`EventId` (the event was just made by
+    the mapper, is this runner's own, and is never stored again)."""
+    state = getattr(event, "__dict__", None)
+    oid = state.get("originator_id") if state is not None else None
+    if type(oid) is UUID:
+        i = _new(EventId)
+        _set(i, "int", oid.int)
+        _set(i, "is_safe", oid.is_safe)
+        _set(i, "_text", UUID.__str__(oid))
+        state["originator_id"] = i
+    return event
 
 
 class ViewFault(Exception):
@@ -209,28 +238,33 @@ class ProjectionRunner:
         return found[0] if found else None
 
     def _apply(self, cur: Cursor, name: str, view: View, notifications: Sequence[Notification],
-               decoded: dict[int, Any] | None = None, diagnose: bool = False) -> None:
+               decoded: dict[int, Any] | None = None, diagnose: bool = False,
+               shared: dict[Any, Any] | None = None, skipped: set[int] | None = None) -> None:
         """Apply the notifications the view takes (its topics, less the operator's skips); an
         event it cannot apply raises ``ViewFault`` naming that event. ``decoded``: events
         already decoded for another view of the same batch (a notification is decoded once).
-        ``diagnose``: write after each event, so a failing write names its event too."""
-        skipped = self.skips_from.skips(name, cur if self.skips_from is self.store else None)
+        ``shared``: the batch's (notification, event) pairs per set of the batch's topics,
+        already picked for another view taking the same of them (``None``: the batch's topics).
+        ``diagnose``: write after each event, so a failing write names its event too.
+        ``skipped``: the view's skipped events, if already read."""
+        if skipped is None:
+            skipped = self.skips_from.skips(name, cur if self.skips_from is self.store else None)
         topics = self._topics.get(name)
         if topics is None:
             topics = self._topics[name] = frozenset(view.topics)
-        items: list[tuple[Notification, Any]] = []
-        for n in notifications:
-            if topics and n.topic not in topics or n.id in skipped:
-                continue
-            event = decoded.get(n.id) if decoded is not None else None
-            if event is None:
-                try:
-                    event = self.ledger.mapper.to_domain_event(n)
-                except Exception as exc:
-                    raise ViewFault(name, n, exc) from exc
-                if decoded is not None:
-                    decoded[n.id] = event
-            items.append((n, event))
+        if shared is not None and not skipped:
+            # The batch's topics this view takes: views taking different topic sets mostly take
+            # the same of a given batch (its case events, say), and share one pick of it.
+            present = shared.get(None)
+            if present is None:
+                present = shared[None] = frozenset(n.topic for n in notifications)  # type: ignore[index]
+            wanted = present if not topics else present & topics
+            items = shared.get(wanted) if wanted else []
+            if items is None:
+                items = shared[wanted] = self._pick(name, notifications, frozenset() if wanted == present else wanted,
+                                                    skipped, decoded)
+        else:
+            items = self._pick(name, notifications, topics, skipped, decoded)
         if not items:
             return
         try:
@@ -238,6 +272,27 @@ class ProjectionRunner:
         except BaseException:
             view.forget()  # the transaction rolls back: nothing the view kept of this batch holds
             raise
+
+    def _pick(self, name: str, notifications: Sequence[Notification], topics: frozenset[str], skipped: set[int],
+              decoded: dict[int, Any] | None) -> list[tuple[Notification, Any]]:
+        """The (notification, decoded event) pairs of the view's topics, skips left out (before
+        decoding: an event skipped because it cannot be decoded is never decoded)."""
+        decode = self.ledger.mapper.to_domain_event
+        items: list[tuple[Notification, Any]] = []
+        append = items.append
+        for n in notifications:
+            if topics and n.topic not in topics or skipped and n.id in skipped:
+                continue
+            event = decoded.get(n.id) if decoded is not None else None
+            if event is None:
+                try:
+                    event = _with_text_id(decode(n))
+                except Exception as exc:
+                    raise ViewFault(name, n, exc) from exc
+                if decoded is not None:
+                    decoded[n.id] = event
+            append((n, event))
+        return items
 
     @staticmethod
     def _apply_items(cur: Cursor, name: str, view: View, items: Sequence[tuple[Notification, Any]],
@@ -338,18 +393,25 @@ class ProjectionRunner:
 
     def _replay_step(self, names: Sequence[str]) -> int:
         with self.store.transaction() as cur:
-            positions = {n: self.store.lock_position(cur, n) for n in names}
+            positions = self.store.lock_positions(cur, names)  # one query, not one per view
             notifications: list[Notification] = self.ledger.recorder.select_notifications(
                 start=min(positions.values()), limit=self.batch, inclusive_of_start=False)
             if not notifications:
                 return 0
             decoded: dict[int, Any] = {}
-            last = notifications[-1].id
+            shared: dict[Any, Any] = {}  # picks of the whole batch, by the topics they take
+            first, last = notifications[0].id, notifications[-1].id
+            # The operator's skips, read once for the batch (from the live store in a rebuild).
+            skips = self.skips_from.all_skips(cur if self.skips_from is self.store else None)
             for name in names:
                 if positions[name] >= last:
                     continue
-                pending = [n for n in notifications if n.id > positions[name]]
-                self._apply(cur, name, self.views[name], pending, decoded)
+                if positions[name] < first:  # the usual case: the view takes the whole batch
+                    self._apply(cur, name, self.views[name], notifications, decoded, shared=shared,
+                                skipped=skips.get(name, set()))
+                else:
+                    pending = [n for n in notifications if n.id > positions[name]]
+                    self._apply(cur, name, self.views[name], pending, decoded, skipped=skips.get(name, set()))
                 self.store.set_position(cur, name, last)
         return len(notifications)
 
@@ -387,7 +449,7 @@ class ProjectionRunner:
         total = 0
         try:
             if workers > 1 and self.opener is not None and len(names) > 1 and hasattr(os, "fork"):
-                total += self._replay_forked(helper, names, workers, progress)
+                total += self._replay_forked(helper, names, workers, progress, resume)
             # Replay to the head, then close the gap the replay left (ingest went on) a few times:
             # under a heavy flow the log may grow as fast as the replay goes, so what is left is
             # applied in the switch-over itself, or by the server after it.
@@ -424,16 +486,18 @@ class ProjectionRunner:
         return total
 
     def _replay_forked(self, helper: ProjectionRunner, names: list[str], workers: int,
-                       progress: Callable[[str, int], None] | None) -> int:
+                       progress: Callable[[str, int], None] | None, resume: bool = False) -> int:
         """The views are split into ``workers`` shares of about equal cost; each share but the
         first is replayed in a forked process that opens the system afresh (its own
         connections: none is shared across the fork, and the child leaves with ``os._exit`` so
-        nothing of the parent's is finalised there), into the same shadow store. Each view
-        still replays the whole log in order, exactly as alone; only different views run side
-        by side. Python runs one thread at a time, so processes are what uses a second core."""
+        nothing of the parent's is finalised there), into its part of the shadow store
+        (``shadow(part=k)``: on SQLite a file of its own, since one file has one writer at a
+        time; on PostgreSQL the shadow itself), taken into the shadow once it is done. Each
+        view still replays the whole log in order, exactly as alone; only different views run
+        side by side. Python runs one thread at a time, so processes are what uses a second core."""
         shares = split_by_cost(names, workers)
         children: list[tuple[int, int, list[str]]] = []
-        for share in shares[1:]:
+        for k, share in enumerate(shares[1:], start=1):
             read_end, write_end = os.pipe()
             pid = os.fork()
             if pid == 0:  # the worker
@@ -442,7 +506,7 @@ class ProjectionRunner:
                 code = 0
                 try:
                     system = self.opener()
-                    shadow = system.views.shadow(fresh=False)
+                    shadow = system.views.shadow(fresh=not resume, part=k)
                     mine = [v for v in system.runner.factory(shadow) if v.name in share]
                     ProjectionRunner(system.ledger, shadow, mine, batch=self.batch, skips_from=system.views).replay(share)
                 except BaseException as exc:  # told to the parent, which raises it
@@ -464,7 +528,8 @@ class ProjectionRunner:
                     failures.append(f"views {', '.join(share)}: {said or f'worker exit status {status}'}")
         if failures:
             raise RuntimeError("rebuild worker failed: " + "; ".join(failures))
-        for share in shares[1:]:
+        for k, share in enumerate(shares[1:], start=1):
+            helper.store.take_part(k, {view: helper.views[view].tables for view in share})
             for view in share:
                 helper.views[view].forget()  # another process wrote its tables
         return done

@@ -63,10 +63,17 @@ class Cursor:
 class ViewStore:
     kind = "abstract"
 
-    def shadow(self, fresh: bool) -> ViewStore:  # pragma: no cover - interface
+    def shadow(self, fresh: bool, part: int = 0) -> ViewStore:  # pragma: no cover - interface
         """A separate store of the same kind where a rebuild builds views while this one keeps
-        serving (``fresh``: emptied first; otherwise what an interrupted rebuild left)."""
+        serving (``fresh``: emptied first; otherwise what an interrupted rebuild left).
+        ``part``: where a rebuild's worker process ``part`` (1, 2, ...) builds its share of the
+        views, gathered into the shadow by ``take_part`` (the shadow itself where writers in
+        several processes do not hold one another up)."""
         raise NotImplementedError
+
+    def take_part(self, part: int, tables: dict[str, Sequence[str]]) -> None:
+        """On a shadow: bring in what worker ``part`` built in ``shadow(part=...)``: for each
+        view (``tables``: view -> its tables) its rows and its position."""
 
     @contextmanager
     def switch(self, shadow: ViewStore) -> Iterator[Cursor]:  # pragma: no cover - interface
@@ -162,6 +169,28 @@ class ViewStore:
         with self.read() as c:
             return {int(r[0]) for r in c.execute(sql, (view,)).fetchall()}
 
+    def all_skips(self, cur: Cursor | None = None) -> dict[str, set[int]]:
+        """Every view's skipped events, in one query (a replay reads them once per batch)."""
+        out: dict[str, set[int]] = {}
+        sql = "SELECT view, position FROM view_skips"
+        if cur is not None:
+            rows = cur.execute(sql).fetchall()
+        else:
+            with self.read() as c:
+                rows = c.execute(sql).fetchall()
+        for view, position in rows:
+            out.setdefault(view, set()).add(int(position))
+        return out
+
+    @staticmethod
+    def lock_positions(cur: Cursor, views: Sequence[str]) -> dict[str, int]:
+        """``lock_position`` of several views in one query (locked in the views' name order)."""
+        marks = ", ".join("?" for _ in views)
+        rows = cur.execute(f"SELECT view, position FROM view_tracking WHERE view IN ({marks}) ORDER BY view"
+                           + (" FOR UPDATE" if cur._pg else ""), tuple(views)).fetchall()
+        found = {view: int(position) for view, position in rows}
+        return {v: found.get(v, 0) for v in views}
+
     @staticmethod
     def generation(cur: Cursor, view: str) -> int:
         """How often the view's tables were replaced by a rebuild (a process caching anything of
@@ -238,12 +267,51 @@ class SQLiteViewStore(ViewStore):
 
     # -- rebuilding beside a running server -------------------------------------------------------
 
-    def shadow(self, fresh: bool) -> SQLiteViewStore:
-        path = self.path.with_name(self.path.stem + ".rebuild.sqlite")
+    # A SQLite file has one writer at a time, and a view's batch holds the write lock while its
+    # Python runs. Two processes writing one shadow file do not take turns: the one that just
+    # committed begins its next batch at once, while the other sleeps in SQLite's busy handler
+    # and finds the lock taken again when it wakes (measured: a worker waited for the whole of
+    # the parent's share before its first batch). So each worker of a rebuild writes a file of
+    # its own, ``views.rebuild.part<k>.sqlite``, copied into the shadow when it is done.
+
+    def _shadow_path(self, part: int = 0) -> Path:
+        return self.path.with_name(self.path.stem + ".rebuild" + (f".part{part}" if part else "") + ".sqlite")
+
+    @staticmethod
+    def _unlink(path: Path) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+
+    def _parts(self) -> list[Path]:
+        main = self._shadow_path()
+        return sorted(main.parent.glob(main.stem + ".part*.sqlite"))
+
+    def shadow(self, fresh: bool, part: int = 0) -> SQLiteViewStore:
+        path = self._shadow_path(part)
         if fresh:
-            for suffix in ("", "-wal", "-shm"):
-                Path(str(path) + suffix).unlink(missing_ok=True)
+            self._unlink(path)
+            if not part:
+                for p in self._parts():
+                    self._unlink(p)
         return SQLiteViewStore(path)
+
+    def take_part(self, part: int, tables: dict[str, Sequence[str]]) -> None:
+        path = self.path.with_name(self.path.stem + f".part{part}.sqlite")
+        conn = self._conn()
+        with self._lock:
+            conn.execute("ATTACH DATABASE ? AS part", (str(path),))
+            try:
+                with self.transaction() as cur:
+                    for view, names in tables.items():
+                        for table in names:
+                            cols = ", ".join(r[1] for r in cur.execute(f"PRAGMA part.table_info({table})").fetchall())
+                            cur.execute(f"DELETE FROM main.{table}")
+                            cur.execute(f"INSERT INTO main.{table} ({cols}) SELECT {cols} FROM part.{table}")
+                        row = cur.execute("SELECT position FROM part.view_tracking WHERE view = ?", (view,)).fetchone()
+                        self.set_position(cur, view, int(row[0]) if row else 0)
+            finally:
+                conn.execute("DETACH DATABASE part")
+        self._unlink(path)
 
     @contextmanager
     def switch(self, shadow: ViewStore) -> Iterator[Cursor]:
@@ -266,8 +334,9 @@ class SQLiteViewStore(ViewStore):
     def drop_shadow(self, shadow: ViewStore) -> None:
         assert isinstance(shadow, SQLiteViewStore)
         shadow.close()
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(shadow.path) + suffix).unlink(missing_ok=True)
+        self._unlink(shadow.path)
+        for p in self._parts():
+            self._unlink(p)
 
 
 class PostgresViewStore(ViewStore):
@@ -315,8 +384,10 @@ class PostgresViewStore(ViewStore):
 
     # -- rebuilding beside a running server -------------------------------------------------------
 
-    def shadow(self, fresh: bool) -> PostgresViewStore:
-        if fresh:
+    def shadow(self, fresh: bool, part: int = 0) -> PostgresViewStore:
+        # A rebuild's workers share the shadow schema: each writes its own views' tables and
+        # position rows, and row locks never make one wait for another.
+        if fresh and not part:
             self._drop_schema()
         return PostgresViewStore(self.env, schema=self.SHADOW_SCHEMA)
 

@@ -28,6 +28,62 @@ import orjson
 from projections.store import Cursor
 
 CHUNK = 500  # keys per IN (...) list
+_INTS = frozenset({"bigint", "integer", "smallint"})
+_FLOATS = frozenset({"double precision", "real"})
+_TEXTS = frozenset({"text", "character varying"})
+
+
+def write_rows(cur: Cursor, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]], suffix: str = "",
+               types: dict[str, tuple[str, ...]] | None = None) -> None:
+    """``INSERT INTO table (columns) VALUES ... suffix`` for many rows. SQLite: ``executemany``
+    (one prepared statement). PostgreSQL: one ``INSERT ... SELECT FROM unnest()`` of one array
+    per column, because ``executemany`` sends a statement per row, each answered apart even
+    pipelined (it was most of a PostgreSQL rebuild's time in psycopg). The arrays are typed
+    from the table's columns (``types``: a cache, per table); a column whose values are not of
+    its type's one Python type (an int in a text column, say) falls back to ``executemany``, so
+    every value is converted by the server exactly as before. ``rows`` must not repeat a key
+    the suffix's ``ON CONFLICT ... DO UPDATE`` updates (one statement cannot update a row twice)."""
+    if not rows:
+        return
+    cols = ", ".join(columns)
+    if cur._pg:
+        pg_types = types.get(table) if types is not None else None
+        if pg_types is None:
+            found = dict(cur.execute("SELECT column_name, data_type FROM information_schema.columns"
+                                     " WHERE table_schema = current_schema() AND table_name = ?", (table,)).fetchall())
+            pg_types = tuple(found.get(c, "") for c in columns)
+            if types is not None:
+                types[table] = pg_types
+        arrays = _pg_arrays(rows, pg_types)
+        if arrays is not None:
+            casts = ", ".join(f"%b::{t}[]" for t in pg_types)  # binary: no text escaping of each element
+            cur.execute(f"INSERT INTO {table} ({cols}) SELECT * FROM unnest({casts}){suffix}", arrays)
+            return
+    cur.executemany(f"INSERT INTO {table} ({cols}) VALUES ({', '.join('?' * len(columns))}){suffix}", rows)
+
+
+def _pg_arrays(rows: Sequence[tuple[Any, ...]], types: tuple[str, ...]) -> list[list[Any]] | None:
+    arrays = [list(c) for c in zip(*rows)]
+    for i, (values, t) in enumerate(zip(arrays, types)):
+        kinds = set(map(type, values))
+        kinds.discard(type(None))
+        if not kinds:
+            continue
+        if t in _INTS or t == "boolean":
+            ok = kinds == ({int} if t in _INTS else {bool})
+        elif t in _FLOATS:
+            ok = kinds <= {int, float}
+            if ok and int in kinds:  # what the server's int -> float cast gives, exactly
+                arrays[i] = [None if v is None else float(v) for v in values]
+        elif t in _TEXTS:
+            ok = kinds == {str}
+        elif t == "bytea":
+            ok = kinds <= {bytes}
+        else:
+            ok = False
+        if not ok:
+            return None
+    return arrays
 
 
 def _chunks(values: Sequence[Any], n: int = CHUNK) -> Iterable[Sequence[Any]]:
@@ -53,8 +109,8 @@ class Keyed:
         cols = ", ".join(self.columns)
         updates = ", ".join(f"{c} = excluded.{c}" for c in self.columns if c != key)
         self._select = f"SELECT {cols} FROM {table} WHERE {{col}} IN ({{marks}})"
-        self._upsert = (f"INSERT INTO {table} ({cols}) VALUES ({', '.join('?' * len(self.columns))})"
-                        f" ON CONFLICT ({key}) DO UPDATE SET {updates}")
+        self._on_conflict = f" ON CONFLICT ({key}) DO UPDATE SET {updates}"
+        self._types: dict[str, tuple[str, ...]] = {}
         self._delete = f"DELETE FROM {table} WHERE {key} IN ({{marks}})"
 
     def load(self, cur: Cursor, keys: Iterable[Any], by: str | None = None) -> list[dict[str, Any]]:
@@ -104,7 +160,8 @@ class Keyed:
         live = [self.rows[k] for k in self.dirty if self.rows.get(k) is not None]
         for chunk in _chunks(gone):
             cur.execute(self._delete.format(marks=", ".join("?" * len(chunk))), chunk)
-        cur.executemany(self._upsert, [_encoded(r, self.columns, self.json) for r in live])  # type: ignore[arg-type]
+        write_rows(cur, self.table, self.columns, [_encoded(r, self.columns, self.json) for r in live],  # type: ignore[arg-type]
+                   self._on_conflict, self._types)
         self.dirty.clear()
 
     def begin_batch(self) -> bool:
@@ -135,7 +192,7 @@ class Grouped:
         self.dirty: set[Any] = set()
         cols = ", ".join(self.columns)
         self._select = f"SELECT {cols} FROM {table} WHERE {group} IN ({{marks}})"
-        self._insert = f"INSERT INTO {table} ({cols}) VALUES ({', '.join('?' * len(self.columns))})"
+        self._types: dict[str, tuple[str, ...]] = {}
         self._delete = f"DELETE FROM {table} WHERE {group} IN ({{marks}})"
 
     def load(self, cur: Cursor, groups: Iterable[Any]) -> None:
@@ -184,8 +241,8 @@ class Grouped:
         dirty = sorted(self.dirty)
         for chunk in _chunks(dirty):
             cur.execute(self._delete.format(marks=", ".join("?" * len(chunk))), chunk)
-        cur.executemany(self._insert, [_encoded(r, self.columns, self.json)
-                                       for g in dirty for r in self.groups[g].values()])
+        write_rows(cur, self.table, self.columns, [_encoded(r, self.columns, self.json)
+                                                   for g in dirty for r in self.groups[g].values()], "", self._types)
         self.dirty.clear()
 
     def begin_batch(self) -> bool:

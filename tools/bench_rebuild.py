@@ -5,9 +5,9 @@ For each store: the demo district's cases are ingested into a fresh store; then
   event decoded by the ledger's own mapper (best of three): the floor for "reading these
   events" (a view cannot do less than read and decode what it applies);
 * **rebuild**: ``esup rebuild`` of every registered view (decode each event, update the view's
-  tables, commit rows and tracking position per batch), in one process and in ``--workers``
-  processes (each replaying a share of the views side by side, as ``esup rebuild`` does by
-  default on two cores).
+  tables, commit rows and tracking position per batch), in one process (what ``esup rebuild``
+  does by default) and in ``--workers`` processes (each replaying a share of the views side by
+  side, as ``esup rebuild --workers N`` does; each process reads and decodes the whole log).
 ``ratio`` = rebuild events/s ÷ raw events/s (goal: 0.4). Run: ``python -m tools.bench_rebuild [--cases N]``.
 """
 

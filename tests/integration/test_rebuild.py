@@ -135,3 +135,32 @@ def test_the_views_are_split_into_shares_of_about_equal_cost():
     assert sorted(n for s in shares for n in s) == sorted(names) and len(shares) == 2
     assert {"anomalies", "warning_thresholds"} not in [set(s) & {"anomalies", "warning_thresholds"} for s in shares]
     assert split_by_cost(["case_board"], 4) == [["case_board"]]
+
+
+def test_a_workers_part_of_the_shadow_is_taken_in_with_its_position(esup, clock):
+    """A rebuild's worker builds its share in ``shadow(part=k)`` (on SQLite a file of its own,
+    so the worker never waits on the parent's write lock); ``take_part`` brings that share's
+    rows and position into the shadow, and leaves no part file behind."""
+    from projections.runner import ProjectionRunner
+
+    run_demo(esup, clock, 40)
+    esup.runner.catch_up()
+    with esup.views.read() as cur:
+        live = sorted(map(tuple, cur.execute("SELECT * FROM case_board").fetchall()), key=repr)
+    assert live
+    shadow = esup.views.shadow(fresh=True)
+    part = esup.views.shadow(fresh=False, part=1)
+    try:
+        mine = [v for v in esup.runner.factory(part) if v.name == "case_board"]
+        ProjectionRunner(esup.ledger, part, mine, skips_from=esup.views).replay(["case_board"])
+        ProjectionRunner(esup.ledger, shadow, [v for v in esup.runner.factory(shadow) if v.name == "case_board"],
+                         skips_from=esup.views)
+        shadow.take_part(1, {"case_board": ("case_board",)})
+        assert shadow.position("case_board") == esup.runner.head()
+        with shadow.read() as cur:
+            assert sorted(map(tuple, cur.execute("SELECT * FROM case_board").fetchall()), key=repr) == live
+    finally:
+        part.close()
+        esup.views.drop_shadow(shadow)
+    if esup.views.kind == "sqlite":
+        assert not list(esup.views.path.parent.glob("*.rebuild*")), "the part and the shadow are removed"
