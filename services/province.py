@@ -515,26 +515,23 @@ class Province:
         return out
 
     def checkpoints(self, district: str | None = None) -> list[dict[str, Any]]:
-        sql = "SELECT district, size, root, position, issued_at, cosigned_note, accepted_at FROM province_checkpoints"
-        params: list[Any] = []
-        if district:
-            sql += " WHERE district = %s"
-            params.append(district)
-        with self.store.read() as cur:
-            cur.execute(sql + " ORDER BY district, size", params)
-            return [{"district": d, "size": s, "root": r, "position": p, "issued_at": i, "cosigned_note": n,
-                     "accepted_at": _iso(a)} for d, s, r, p, i, n, a in cur.fetchall()]
+        rows = self._of_district("SELECT district, size, root, position, issued_at, cosigned_note, accepted_at"
+                                 " FROM province_checkpoints", district, "district, size")
+        return [{"district": d, "size": s, "root": r, "position": p, "issued_at": i, "cosigned_note": n,
+                 "accepted_at": _iso(a)} for d, s, r, p, i, n, a in rows]
 
     def alarms(self, district: str | None = None) -> list[dict[str, Any]]:
-        sql = "SELECT district, code, position, detail, evidence, raised_at FROM province_alarms"
-        params: list[Any] = []
-        if district:
-            sql += " WHERE district = %s"
-            params.append(district)
+        rows = self._of_district("SELECT district, code, position, detail, evidence, raised_at FROM province_alarms",
+                                 district, "raised_at, district")
+        return [{"district": d, "code": c, "position": p, "detail": t, "evidence": e, "raised_at": _iso(r)}
+                for d, c, p, t, e, r in rows]
+
+    def _of_district(self, select: str, district: str | None, order: str) -> list[tuple]:
+        """The rows of ``select`` (of one district, when given), in ``order``."""
+        where, params = (" WHERE district = %s", [district]) if district else ("", [])
         with self.store.read() as cur:
-            cur.execute(sql + " ORDER BY raised_at, district", params)
-            return [{"district": d, "code": c, "position": p, "detail": t, "evidence": e, "raised_at": _iso(r)}
-                    for d, c, p, t, e, r in cur.fetchall()]
+            cur.execute(f"{select}{where} ORDER BY {order}", params)
+            return cur.fetchall()
 
 
 def province_from_env(dsn: str, bootstrap: str, group: str, env: dict[str, str] | None = None) -> Province:

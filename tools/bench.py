@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from tools.inline_server import serve_in_thread, stop
+
 STORES = ("sqlite", "postgres", "http")
 
 
@@ -429,8 +431,6 @@ def ingest_http(stores: Stores, args: argparse.Namespace, reference: Workload | 
         if reference is not None and work.batches != reference.batches:
             raise RuntimeError("the demo generator gave different steps in the HTTP store")
         key = esup.access.create("admin", label="bench")
-        from tools.inline_server import serve_in_thread
-
         server, thread, port = serve_in_thread(esup, "bench-uvicorn")
         recorder = esup.ledger.recorder
         last = recorder.max_notification_id() or 0
@@ -458,10 +458,7 @@ def ingest_http(stores: Stores, args: argparse.Namespace, reference: Workload | 
             table.close()
         return run, esup.settings
     finally:
-        if server is not None:
-            server.should_exit = True
-        if thread is not None:
-            thread.join(15)
+        stop(server, thread)
         esup.close()
 
 

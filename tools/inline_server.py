@@ -31,3 +31,11 @@ def serve_in_thread(esup: Any, name: str, timeout: float = 30.0) -> tuple[Any, t
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.02)
     return server, thread, port
+
+
+def stop(server: Any, thread: threading.Thread | None, timeout: float = 15.0) -> None:
+    """Stop what ``serve_in_thread`` started (either may be None: it did not start)."""
+    if server is not None:
+        server.should_exit = True
+    if thread is not None:
+        thread.join(timeout)

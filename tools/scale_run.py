@@ -37,6 +37,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from tools.inline_server import serve_in_thread, stop
+
 DISTRICT_YEAR = 1_330_049  # 1.33 million: 5,299 cases on each of 2008's 251 working days
 STEPS_PER_CASE = 5.43  # the seed's mix, measured on the demo generator (for the ETA only)
 
@@ -260,8 +262,6 @@ def query(run: Run, args: argparse.Namespace, say: Log) -> dict[str, Any]:
         clock.set(datetime(2008, 12, 31, 17, 0, tzinfo=CHINA_TZ))  # the year's last afternoon: "now"
         esup.runner.catch_up()
         key = esup.access.create("officer", label="scale-run")
-        from tools.inline_server import serve_in_thread
-
         server, thread, port = serve_in_thread(esup, "scale-uvicorn")
         rng = random.Random(args.seed)
         n = args.requests
@@ -294,10 +294,7 @@ def query(run: Run, args: argparse.Namespace, say: Log) -> dict[str, Any]:
         figures["peak_rss_mb"] = round(_rss_mb(), 1)
         return figures
     finally:
-        if server is not None:
-            server.should_exit = True
-        if thread is not None:
-            thread.join(15)
+        stop(server, thread)
         esup.close()
         run.close()
 
