@@ -67,7 +67,6 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
     esup = _open(args)
     runner = esup.runner
-    runner.batch = args.batch
     names = [runner.view(n).name for n in args.views] or list(runner.views)
     head = runner.head()
     bars: dict[str, tqdm] = {}
@@ -84,7 +83,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         bar.update(n)
 
     try:
-        runner.rebuild(names, progress=progress, resume=args.resume, workers=args.workers)
+        runner.rebuild(names, progress=progress, resume=args.resume, workers=args.workers, batch=args.batch)
     finally:
         for bar in bars.values():
             bar.close()
@@ -391,10 +390,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("rebuild", help="rebuild views (projections) from the ledger's log")
     p.add_argument("views", nargs="*", help="view names (default: all)")
     p.add_argument("--resume", action="store_true", help="continue from each view's committed position")
-    p.add_argument("--batch", type=int, default=1000, help="events per transaction")
+    p.add_argument("--batch", type=int, default=None, help="events per transaction (default 5000)")
     p.add_argument("--workers", type=int, default=1,
-                   help="processes replaying views side by side, each a share of the views (default 1; 2 helps on "
-                        "PostgreSQL with 2 or more cores, not on SQLite, whose single writer they queue behind)")
+                   help="processes replaying views side by side, each a share of the views (default 1; 2 helps "
+                        "with 2 or more cores, on either store)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_rebuild)
 

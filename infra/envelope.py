@@ -69,20 +69,27 @@ def encode_envelope(
     return case_no.encode("utf-8"), value, headers
 
 
+def json_object(value: bytes | None, what: str) -> dict:
+    """A Kafka record's value as a JSON object, or a ValueError saying why not (``what``: the
+    kind of record, for the message)."""
+    if value is None:
+        raise ValueError(f"bad {what}: empty value (tombstone?)")
+    try:
+        body = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"bad {what}: value is not JSON ({exc})") from None
+    if not isinstance(body, dict):
+        raise ValueError(f"bad {what}: value must be a JSON object, got {type(body).__name__}")
+    return body
+
+
 def decode_envelope(
     key: bytes | None,
     value: bytes | None,
     headers: Iterable[tuple[str, bytes]] | None,
 ) -> dict:
     """The envelope's JSON object, after checking schema, fields, key and headers agree."""
-    if value is None:
-        raise ValueError("bad step envelope: empty value (tombstone?)")
-    try:
-        body = orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
-        raise ValueError(f"bad step envelope: value is not JSON ({exc})") from None
-    if not isinstance(body, dict):
-        raise ValueError(f"bad step envelope: value must be a JSON object, got {type(body).__name__}")
+    body = json_object(value, "step envelope")
     if body.get("schema") != SCHEMA:
         raise ValueError(f"bad step envelope: schema {body.get('schema')!r}, expected {SCHEMA!r}")
     missing = [name for name in _FIELDS if name not in body]

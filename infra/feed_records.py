@@ -24,7 +24,7 @@ from typing import Any, Iterable
 
 import orjson
 
-from infra.envelope import HEADER_NOTIFICATION_ID, HEADER_SCHEMA
+from infra.envelope import HEADER_NOTIFICATION_ID, HEADER_SCHEMA, json_object
 
 HEADER_DISTRICT = "esup-district"
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
@@ -116,14 +116,7 @@ def header(headers: Iterable[tuple[str, bytes]] | None, name: str) -> str | None
 
 def decode(key: bytes | None, value: bytes | None, headers: Iterable[tuple[str, bytes]] | None) -> dict[str, Any]:
     """The record's JSON object, after checking it against its schema and that key and headers agree."""
-    if value is None:
-        raise ValueError("bad feed record: empty value (tombstone?)")
-    try:
-        body = orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
-        raise ValueError(f"bad feed record: value is not JSON ({exc})") from None
-    if not isinstance(body, dict):
-        raise ValueError("bad feed record: value must be a JSON object")
+    body = json_object(value, "feed record")
     validate(body)
     hdrs = list(headers or ())
     if header(hdrs, HEADER_SCHEMA) != body["schema"]:

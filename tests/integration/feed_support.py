@@ -1,8 +1,9 @@
-"""Shared by the feed and province tests: a district's workload, the relay as a real process,
-reading the feed back."""
+"""Shared by the feed and province tests: fresh topics per test (on the module's broker,
+``tests/integration/conftest.py``), a district's workload, the relay as a real process, reading the feed back."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -16,6 +17,23 @@ from tests.integration.test_ledger import step, submitted
 from tests.unit.test_case import at
 
 ROOT = Path(__file__).resolve().parents[2]
+_n = itertools.count()
+
+
+def unique(prefix: str) -> str:
+    """A name no other test of this run uses (topics, consumer groups) on a shared broker."""
+    return f"{prefix}{next(_n)}-{os.getpid()}"
+
+
+def fresh_topics(prefix: str, partitions: int) -> FeedTopics:
+    """Topics of one test alone."""
+    data = unique(prefix) + ".feed"
+    return FeedTopics(data=data, positions=data + ".positions", control=data + ".control", partitions=partitions)
+
+
+def topic_env(topics: FeedTopics) -> dict[str, str]:
+    """The settings that point a relay or a province at ``topics``."""
+    return {"ESUP_FEED_TOPIC": topics.data, "ESUP_FEED_PARTITIONS": str(topics.partitions)}
 
 
 def workload(esup, clock, cases: int, prefix: str = "C", start: str = "2008-09-26 09:00", per_batch: int = 50) -> int:

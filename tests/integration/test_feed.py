@@ -9,7 +9,6 @@ The long kill trial (>= 20 kills at random moments) is the same test with more t
 
 from __future__ import annotations
 
-import itertools
 import os
 import random
 import signal
@@ -19,34 +18,22 @@ import time
 import pytest
 
 from infra import feed_records as fr
-from infra.feed_kafka import FeedTopics, read_all
+from infra.feed_kafka import read_all
 from infra.kafka_broker import KafkaBroker
 from services.feed import relay_for
 from tests.conftest import define_basics
-from tests.integration.feed_support import (assert_exactly_once_in_order, feed_bodies, relay_process, workload)
+from tests.integration.feed_support import (assert_exactly_once_in_order, feed_bodies, fresh_topics, relay_process,
+                                            topic_env, workload)
 
 kafka = pytest.importorskip("kafka")
 from kafka.errors import ProducerFencedError  # noqa: E402
 
 pytestmark = [pytest.mark.kafka]
-_n = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory):
-    with KafkaBroker(data_dir=tmp_path_factory.mktemp("kafka")) as b:
-        yield b
 
 
 @pytest.fixture
 def topics():
-    """Topics of this test alone (one broker serves the module)."""
-    prefix = f"t{next(_n)}-{os.getpid()}.feed"
-    return FeedTopics(data=prefix, positions=prefix + ".positions", control=prefix + ".control", partitions=3)
-
-
-def topic_env(topics: FeedTopics) -> dict[str, str]:
-    return {"ESUP_FEED_TOPIC": topics.data, "ESUP_FEED_PARTITIONS": str(topics.partitions)}
+    return fresh_topics("t", partitions=3)
 
 
 def test_every_ledger_record_once_keyed_by_case_with_district_and_position_headers(district, clock, broker, topics):

@@ -26,12 +26,6 @@ STEPS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory):
-    with KafkaBroker(data_dir=tmp_path_factory.mktemp("kafka")) as b:
-        yield b
-
-
 def create_topic(bootstrap: str, name: str) -> None:
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:

@@ -5,7 +5,6 @@ resend, and the witness catching a rewritten district log."""
 from __future__ import annotations
 
 import base64
-import itertools
 import os
 import random
 import signal
@@ -22,7 +21,6 @@ from api.province import create_province_app
 from domain import note, witness
 from domain.clock import ManualClock
 from infra.feed_kafka import FeedTopics
-from infra.kafka_broker import KafkaBroker
 from infra.province_store import ProvinceStore
 from infra.settings import Settings
 from services.feed import relay_for
@@ -30,29 +28,17 @@ from services.province import Province
 from services.system import Esup
 from tests.conftest import START, define_basics
 from tests.integration.browser_support import needs_chromium
-from tests.integration.feed_support import ROOT, ledger_records, workload
+from tests.integration.feed_support import ROOT, fresh_topics, ledger_records, topic_env, unique, workload
 from tests.unit.test_case import at
 
 pytest.importorskip("kafka")
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
-_n = itertools.count()
 WITNESS_KEY = note.Signer("esup.province/witness", bytes(range(32))).text()
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory):
-    with KafkaBroker(data_dir=tmp_path_factory.mktemp("kafka")) as b:
-        yield b
 
 
 @pytest.fixture
 def topics():
-    prefix = f"p{next(_n)}-{os.getpid()}.feed"
-    return FeedTopics(data=prefix, positions=prefix + ".positions", control=prefix + ".control", partitions=4)
-
-
-def topic_env(topics: FeedTopics) -> dict[str, str]:
-    return {"ESUP_FEED_TOPIC": topics.data, "ESUP_FEED_PARTITIONS": str(topics.partitions)}
+    return fresh_topics("p", partitions=4)
 
 
 @pytest.fixture
@@ -91,7 +77,7 @@ class World:
 
     def province(self, dsn: str, group: str | None = None) -> Province:
         p = Province(ProvinceStore(dsn), self.broker.bootstrap_servers, self.topics,
-                     group=group or f"g{next(_n)}", witness_key=WITNESS_KEY, max_records=100,
+                     group=group or unique("g"), witness_key=WITNESS_KEY, max_records=100,
                      clock=lambda: at("2008-10-20 12:00"))
         p.open()
         return p
