@@ -7,7 +7,6 @@ processing exactly-once: after a crash, the position says precisely what the row
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import threading
 import time
@@ -27,6 +26,9 @@ SKIPS_DDL = ("CREATE TABLE IF NOT EXISTS view_skips (view TEXT NOT NULL, positio
              " at DOUBLE PRECISION NOT NULL, PRIMARY KEY (view, position))")
 
 
+_PG_SQL: dict[str, str] = {}  # a view's SQL (``?`` placeholders) -> psycopg's (``%s``)
+
+
 class Cursor:
     """The little a view needs: execute, executemany, fetch."""
 
@@ -36,7 +38,14 @@ class Cursor:
         self._last = raw  # the cursor of the last execute, whose rows fetch* return
 
     def _sql(self, sql: str) -> str:
-        return re.sub(r"\?", "%s", sql) if self._pg else sql
+        if not self._pg:
+            return sql
+        found = _PG_SQL.get(sql)
+        if found is None:  # a view's statements are few and repeated: translate each once
+            if len(_PG_SQL) > 4096:
+                _PG_SQL.clear()
+            found = _PG_SQL[sql] = sql.replace("?", "%s")
+        return found
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         if self._pg:

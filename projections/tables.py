@@ -91,6 +91,20 @@ def _chunks(values: Sequence[Any], n: int = CHUNK) -> Iterable[Sequence[Any]]:
         yield values[i:i + n]
 
 
+def _where_in(cur: Cursor, statement: str, column: str, keys: Sequence[Any]) -> Iterable[tuple[str, tuple[Any, ...]]]:
+    """``statement`` (with ``{where}``) for rows whose ``column`` is one of ``keys``, as
+    (sql, params) pairs. PostgreSQL: one ``column = ANY(?)`` with the keys as one array, the
+    same statement whatever their number (an ``IN`` list of 500 placeholders was parsed anew
+    by psycopg and the server for each batch). SQLite: ``IN`` lists of ``CHUNK`` keys."""
+    if not keys:
+        return
+    if cur._pg:
+        yield statement.format(where=f"{column} = ANY(?)"), (list(keys),)
+        return
+    for chunk in _chunks(keys):
+        yield statement.format(where=f"{column} IN ({', '.join('?' * len(chunk))})"), tuple(chunk)
+
+
 class NotLoaded(KeyError):
     pass
 
@@ -108,10 +122,10 @@ class Keyed:
         self.dirty: set[Any] = set()
         cols = ", ".join(self.columns)
         updates = ", ".join(f"{c} = excluded.{c}" for c in self.columns if c != key)
-        self._select = f"SELECT {cols} FROM {table} WHERE {{col}} IN ({{marks}})"
+        self._select = f"SELECT {cols} FROM {table} WHERE {{where}}"
         self._on_conflict = f" ON CONFLICT ({key}) DO UPDATE SET {updates}"
         self._types: dict[str, tuple[str, ...]] = {}
-        self._delete = f"DELETE FROM {table} WHERE {key} IN ({{marks}})"
+        self._delete = f"DELETE FROM {table} WHERE {{where}}"
 
     def load(self, cur: Cursor, keys: Iterable[Any], by: str | None = None) -> list[dict[str, Any]]:
         """Read the rows of these keys (or of rows whose column ``by`` is in ``keys``) not yet in
@@ -119,8 +133,8 @@ class Keyed:
         col = by or self.key
         want = sorted({k for k in keys if by or k not in self.rows})
         found: list[dict[str, Any]] = []
-        for chunk in _chunks(want):
-            for r in cur.execute(self._select.format(col=col, marks=", ".join("?" * len(chunk))), chunk).fetchall():
+        for sql, params in _where_in(cur, self._select, col, want):
+            for r in cur.execute(sql, params).fetchall():
                 k = r[self._key_at]
                 if k not in self.rows:
                     row = dict(zip(self.columns, r))
@@ -158,8 +172,8 @@ class Keyed:
     def flush(self, cur: Cursor) -> None:
         gone = [k for k in self.dirty if self.rows.get(k) is None]
         live = [self.rows[k] for k in self.dirty if self.rows.get(k) is not None]
-        for chunk in _chunks(gone):
-            cur.execute(self._delete.format(marks=", ".join("?" * len(chunk))), chunk)
+        for sql, params in _where_in(cur, self._delete, self.key, gone):
+            cur.execute(sql, params)
         write_rows(cur, self.table, self.columns, [_encoded(r, self.columns, self.json) for r in live],  # type: ignore[arg-type]
                    self._on_conflict, self._types)
         self.dirty.clear()
@@ -191,16 +205,16 @@ class Grouped:
         self.groups: dict[Any, dict[Any, dict[str, Any]]] = {}
         self.dirty: set[Any] = set()
         cols = ", ".join(self.columns)
-        self._select = f"SELECT {cols} FROM {table} WHERE {group} IN ({{marks}})"
+        self._select = f"SELECT {cols} FROM {table} WHERE {{where}}"
         self._types: dict[str, tuple[str, ...]] = {}
-        self._delete = f"DELETE FROM {table} WHERE {group} IN ({{marks}})"
+        self._delete = f"DELETE FROM {table} WHERE {{where}}"
 
     def load(self, cur: Cursor, groups: Iterable[Any]) -> None:
         want = sorted({g for g in groups if g not in self.groups})
         for g in want:
             self.groups[g] = {}
-        for chunk in _chunks(want):
-            for r in cur.execute(self._select.format(marks=", ".join("?" * len(chunk))), chunk).fetchall():
+        for sql, params in _where_in(cur, self._select, self.group, want):
+            for r in cur.execute(sql, params).fetchall():
                 row = dict(zip(self.columns, r))
                 for c in self.json:
                     row[c] = orjson.loads(row[c])
@@ -239,8 +253,8 @@ class Grouped:
 
     def flush(self, cur: Cursor) -> None:
         dirty = sorted(self.dirty)
-        for chunk in _chunks(dirty):
-            cur.execute(self._delete.format(marks=", ".join("?" * len(chunk))), chunk)
+        for sql, params in _where_in(cur, self._delete, self.group, dirty):
+            cur.execute(sql, params)
         write_rows(cur, self.table, self.columns, [_encoded(r, self.columns, self.json)
                                                    for g in dirty for r in self.groups[g].values()], "", self._types)
         self.dirty.clear()
