@@ -234,8 +234,7 @@ class ProjectionRunner:
             with self.store.transaction(pipeline=False) as cur:
                 position = self.store.lock_position(cur, name)
                 try:
-                    self._apply(cur, name, view, self.ledger.recorder.select_notifications(
-                        start=position, limit=self.batch, inclusive_of_start=False), diagnose=True)
+                    self._apply(cur, name, view, self._read(view, position)[0], diagnose=True)
                 except ViewFault as fault:
                     found.append(fault)
                 raise Abort  # a diagnosis never commits
@@ -330,19 +329,29 @@ class ProjectionRunner:
             elif self._committed.get(name, position) != position:
                 view.forget()  # another process applied events to the view since this one did
             self._generations[name] = generation
-            notifications: list[Notification] = self.ledger.recorder.select_notifications(
-                start=position, limit=self.batch, inclusive_of_start=False
-            )
-            if not notifications:
+            notifications, reached = self._read(view, position)
+            if reached <= position:
                 return 0
-            self._apply(cur, name, view, notifications)  # a fault rolls the batch back
-            self.store.set_position(cur, name, notifications[-1].id)
+            if notifications:
+                self._apply(cur, name, view, notifications)  # a fault rolls the batch back
+            self.store.set_position(cur, name, reached)
             # Past the event it was stuck at (repaired, or skipped): the fault is over.
-            cur.execute("DELETE FROM view_faults WHERE view = ? AND position <= ?", (name, notifications[-1].id))
-        self._committed[name] = notifications[-1].id
+            cur.execute("DELETE FROM view_faults WHERE view = ? AND position <= ?", (name, reached))
+        self._committed[name] = reached
         for listener in self.listeners:
-            listener(name, notifications[-1].id)
+            listener(name, reached)
         return len(notifications)
+
+    def _read(self, view: View, position: int) -> tuple[list[Notification], int]:
+        """The view's next batch after ``position``: only the topics it takes (filtered in SQL),
+        and the log position the batch brings it to. A short batch read everything of those
+        topics up to the head as it was before the read (ids commit in order), so the view
+        moves there, past the records it does not take."""
+        head = self.head() if view.topics else 0
+        notifications: list[Notification] = self.ledger.recorder.select_notifications(
+            start=position, limit=self.batch, topics=view.topics, inclusive_of_start=False)
+        last = notifications[-1].id if notifications else position
+        return notifications, (max(last, head) if len(notifications) < self.batch else last)
 
     def catch_up(self, names: Iterable[str] | None = None, progress: Callable[[int], None] | None = None,
                  strict: bool = False) -> int:
