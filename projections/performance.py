@@ -24,7 +24,7 @@ from domain.errors import CalendarUnknown
 from domain.limits import Unit
 from domain.case import STEP_TOPICS
 from projections.calendars import Calendars, local_day
-from projections.instants import from_us, us
+from projections.instants import fraction, from_us, us
 from projections.runner import View
 from projections.store import Cursor
 from projections.case_board import KEEP
@@ -157,10 +157,10 @@ class PerformanceView(View):
         """The domain's cumulative extras (suspensions and extensions, in each limit's unit):
         a change at a resumption is the special procedure's time; at an extension, not."""
         new_p, new_l = Fraction(d["promised_extra"]), Fraction(d["legal_extra"])
-        sus_p, sus_l = Fraction(row["suspended_promised"]), Fraction(row["suspended_legal"])
+        sus_p, sus_l = fraction(row["suspended_promised"]), fraction(row["suspended_legal"])
         if suspension:
-            sus_p += new_p - Fraction(row["promised_extra"])
-            sus_l += new_l - Fraction(row["legal_extra"])
+            sus_p += new_p - fraction(row["promised_extra"])
+            sus_l += new_l - fraction(row["legal_extra"])
         row.update(promised_extra=str(new_p), legal_extra=str(new_l), suspended_promised=str(sus_p),
                    suspended_legal=str(sus_l))
 
@@ -180,8 +180,8 @@ class PerformanceView(View):
         cal = self.calendars.for_case(row["department"], row["window_code"])
         legal_v, prom_v = row["legal_value"], row["promised_value"]
         try:
-            used_l = max(Fraction(0), Fraction(cal.elapsed(accepted, at, Unit(row["legal_unit"]))) - Fraction(row["suspended_legal"]))
-            used_p = max(Fraction(0), Fraction(cal.elapsed(accepted, at, Unit(row["promised_unit"]))) - Fraction(row["suspended_promised"]))
+            used_l = max(Fraction(0), Fraction(cal.elapsed(accepted, at, Unit(row["legal_unit"]))) - fraction(row["suspended_legal"]))
+            used_p = max(Fraction(0), Fraction(cal.elapsed(accepted, at, Unit(row["promised_unit"]))) - fraction(row["suspended_promised"]))
         except CalendarUnknown:
             return
         row["used_legal"] = float(used_l)

@@ -28,7 +28,7 @@ from domain.limits import Limit, Unit
 from domain.steps import Step, TERMINAL
 from domain.thresholds import CaseClock, PolicyBook, WarningPolicy, plan, stage_extra
 from domain.warning import OPEN_STATUSES, STATUSES, WARNING_TOPICS, CaseWarning
-from projections.instants import from_us, us  # noqa: F401  (re-exported for the board's readers)
+from projections.instants import fraction, from_us, us  # noqa: F401  (re-exported for the board's readers)
 from projections.runner import View
 from projections.store import Cursor
 from projections.case_board import KEEP
@@ -106,12 +106,12 @@ def clock_of(row: dict[str, Any]) -> CaseClock:
         legal=Limit(row["l_value"], Unit(row["l_unit"])) if row["l_unit"] else None,
         promised_due_at=from_us(row["promised_due_at"]),
         legal_due_at=from_us(row["legal_due_at"]),
-        promised_extension=Fraction(row["p_ext"]),
+        promised_extension=fraction(row["p_ext"]),
         suspended=row["suspended_at"] is not None,
         resumed_at=from_us(row["resumed_at"]),
         stage=row["stage"],
         stage_at=from_us(row["stage_at"]),
-        stage_extra=Fraction(row["stage_extra"]),
+        stage_extra=fraction(row["stage_extra"]),
         issued=frozenset(r for r in row["issued"].split(",") if r),
     )
 
@@ -283,9 +283,9 @@ class WarningThresholds(View):
                     )
                 except DomainError:
                     extra = Fraction(0)
-                changes["stage_extra"] = str(Fraction(row["stage_extra"]) + extra)
+                changes["stage_extra"] = str(fraction(row["stage_extra"]) + extra)
         elif step is Step.EXTENDED and row["p_unit"] == event.data.get("unit") and "promised_due_at" in d:
-            changes["p_ext"] = str(Fraction(row["p_ext"]) + Fraction(event.data["value"]))
+            changes["p_ext"] = str(fraction(row["p_ext"]) + Fraction(event.data["value"]))
         elif step in (Step.UNDERTAKEN, Step.REVIEWED, Step.DECIDED) and row["stage"] is not None:
             if STAGE[step] > STAGE[Step(row["stage"])]:
                 changes.update(stage=step.value, stage_at=at, stage_extra="0")
