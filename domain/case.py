@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from enum import Enum
 from fractions import Fraction
 from functools import lru_cache
 from typing import Any, ClassVar, Protocol
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
 from domain.canonical import GENESIS_HASH, chain_hash
-from domain.catalogue import NAMESPACE, ItemVersion
+from domain.catalogue import ItemVersion, esup_id
 from domain.errors import Conflict, DomainError, InvalidInput
 from domain.limits import Limit, Unit
 from domain.steps import AFTER_CLOSE, EARLIEST, FUTURE_TOLERANCE, STEP_ZH, TERMINAL, Step, StepReport, status_after
@@ -72,7 +72,7 @@ def idempotency_key(department: str, event_id: str) -> str:
 
 @lru_cache(maxsize=1 << 16)  # a case's id is needed at each of its steps; uuid5 is a SHA-1
 def case_id(case_no: str) -> UUID:
-    return uuid5(NAMESPACE, f"case:{case_no}")
+    return esup_id(f"case:{case_no}")
 
 
 class CaseRefused(DomainError):
@@ -81,8 +81,11 @@ class CaseRefused(DomainError):
     status = 409
 
 
+_ZERO = Fraction(0)  # Fractions are immutable: one zero serves every case (building one is slow)
+
+
 def _frac(value: str | int | Fraction | None) -> Fraction:
-    return Fraction(value) if value is not None else Fraction(0)
+    return Fraction(value) if value is not None else _ZERO
 
 
 @dataclass
@@ -344,8 +347,8 @@ class Case(Aggregate):
         self.terms: ItemVersion | None = None  # item version in force at acceptance (or submission)
         self.promised_due_at: datetime | None = None
         self.legal_due_at: datetime | None = None
-        self.promised_extra = Fraction(0)  # units added by suspensions and extensions
-        self.legal_extra = Fraction(0)
+        self.promised_extra = _ZERO  # units added by suspensions and extensions
+        self.legal_extra = _ZERO
         self.suspensions: list[Suspension] = []
         self.extensions = 0
         self.granted: bool | None = None
@@ -366,8 +369,8 @@ class Case(Aggregate):
         # ever so flagged (each gets one settlement marker).
         self.provisional_years: tuple[int, ...] = ()
         self.provisional_ever: set[int] = set()
-        self.extended_promised = Fraction(0)  # units added by extensions alone (not suspensions)
-        self.extended_legal = Fraction(0)
+        self.extended_promised = _ZERO  # units added by extensions alone (not suspensions)
+        self.extended_legal = _ZERO
 
     @staticmethod
     def create_id(case_no: str) -> UUID:
@@ -397,7 +400,7 @@ class Case(Aggregate):
             self.flags.append({**f, "version": e.originator_version, "step": step.value})
         self.last_hash = e.hash
         if "terms" in d:
-            self.terms = ItemVersion.from_dict(d["terms"])
+            self.terms = _terms_of(d["terms"])
         for key in ("promised_due_at", "legal_due_at"):
             if key in d:
                 setattr(self, key, d[key])
@@ -721,6 +724,38 @@ def _hash_body(case_no: str, version: int, step: Step, recorded_at: datetime, fi
     """The one definition of what is hashed: used when an event is made and when it is verified."""
     return {"case_no": case_no, "version": version, "step": step.value, "recorded_at": recorded_at,
             **{k: fields[k] for k in HASHED_FIELDS}}
+
+
+_TERMS: dict[tuple[Any, ...], ItemVersion] = {}
+
+
+def _terms_of(d: dict[str, Any]) -> ItemVersion:
+    """``ItemVersion.from_dict(d)``, shared between the cases of one item version (submission and
+    acceptance each carry their terms; building them was a tenth of applying a step). Only
+    values of the exact types the stored terms have are keyed (equal keys, then, are the same
+    values, an instant the same instant in the same named fixed offset); anything else is built."""
+    try:
+        ll, pl, ef = d["legal_limit"], d["promised_limit"], d.get("effective_from")
+        key = (d["code"], d["name"], d["department"], d["kind"], ll["unit"], pl["unit"], d["fee"],
+               ll["value"], pl["value"], d.get("version", 1), d["on_the_spot"], d.get("valid_from"), d.get("valid_to"), ef)
+    except (KeyError, TypeError):
+        return ItemVersion.from_dict(d)  # built (or refused) as ever
+    if ef is not None:
+        if type(ef) is not datetime or type(ef.tzinfo) is not timezone:
+            return ItemVersion.from_dict(d)
+        key += (ef.utcoffset(), ef.tzname())
+    if set(map(type, key[:7])) != _STR or set(map(type, key[7:10])) != _INT or type(key[10]) is not bool or not (
+            key[11] is None or type(key[11]) is str) or not (key[12] is None or type(key[12]) is str):
+        return ItemVersion.from_dict(d)
+    terms = _TERMS.get(key)
+    if terms is None:
+        if len(_TERMS) >= 4096:
+            _TERMS.clear()
+        terms = _TERMS[key] = ItemVersion.from_dict(d)
+    return terms
+
+
+_STR, _INT = {str}, {int}
 
 
 def _flag(code: str, detail: str, **evidence: Any) -> dict[str, Any]:

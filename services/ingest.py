@@ -278,7 +278,10 @@ class IngestService:
                 events.extend(key.collect_events())
         for agg in extra:
             events.extend(agg.collect_events())
-        self.ledger.events.put(events)
+        # What ``events.put`` does, without the Recording and Notification objects it builds for
+        # every event and that nothing here reads.
+        store = self.ledger.events
+        store.recorder.insert_events(list(map(store.mapper.to_stored_event, events)))
 
     def _load_many(self, case_nos: list[str]) -> dict[str, Case | None]:
         """The batch's cases in one query: each cached one brought up to the store's newest

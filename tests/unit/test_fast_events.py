@@ -45,3 +45,14 @@ def test_a_source_event_admission_is_the_event_admit_makes():
     mapper.transcoder.register(UUIDAsHex())
     mapper.transcoder.register(DatetimeAsISO())
     assert mapper.to_stored_event(fast) == mapper.to_stored_event(admitted)
+
+
+def test_esup_ids_are_uuid5_in_the_namespace():
+    from uuid import uuid5
+
+    from domain.catalogue import NAMESPACE, esup_id
+
+    for name in ("case:CDGX20080000246", "source-event:GH\x1fE-1", "bundle-part:并联-1", "", "x" * 500):
+        made, library = esup_id(name), uuid5(NAMESPACE, name)
+        assert made == library and hash(made) == hash(library) and str(made) == str(library)
+        assert made.version == 5 and made.variant == library.variant and made.is_safe is library.is_safe
