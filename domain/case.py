@@ -24,7 +24,10 @@ from domain.canonical import GENESIS_HASH, chain_hash
 from domain.catalogue import ItemVersion, esup_id
 from domain.errors import Conflict, DomainError, InvalidInput
 from domain.limits import Limit, Unit
-from domain.steps import AFTER_CLOSE, EARLIEST, FUTURE_TOLERANCE, STEP_ZH, TERMINAL, Step, StepReport, status_after
+from domain.steps import (
+    ACCEPTED, AFTER_CLOSE, CONCLUDED, DELIVERED, EARLIEST, EXTENDED, FEE_CHARGED, FUTURE_TOLERANCE, RATED, REFUSED, RESUMED,
+    REVIEWED, STEP_ZH, SUBMITTED, SUSPENDED, TERMINAL, Step, StepReport, status_after,
+)
 
 
 class Calendar(Protocol):
@@ -63,6 +66,7 @@ STAGE = {
     Step.CONCLUDED: 5,
 }
 NEEDS_ACCEPTANCE = frozenset({Step.UNDERTAKEN, Step.REVIEWED, Step.DECIDED, Step.CONCLUDED, Step.SUSPENDED, Step.EXTENDED})
+_UNDERTAKEN_VALUE, _DECIDED_VALUE = Step.UNDERTAKEN.value, Step.DECIDED.value
 
 
 def idempotency_key(department: str, event_id: str) -> str:
@@ -405,7 +409,7 @@ class Case(Aggregate):
             if key in d:
                 setattr(self, key, d[key])
         if "promised_extra" in d:
-            if step is Step.EXTENDED:
+            if step is EXTENDED:
                 self.extended_promised += _frac(d["promised_extra"]) - self.promised_extra
                 self.extended_legal += _frac(d["legal_extra"]) - self.legal_extra
             self.promised_extra = _frac(d["promised_extra"])
@@ -428,7 +432,7 @@ class Case(Aggregate):
         sealed_applicant: str | None = None,
         policy: IngestPolicy = DEFAULT_POLICY,
     ) -> Case:
-        if report.step is not Step.SUBMITTED:
+        if report.step is not SUBMITTED:
             raise CaseRefused(f"case {report.case_no} is unknown: its first step must be submitted", code="unknown_case")
         _check_times(report, recorded_at, None)
         data = dict(report.data)
@@ -450,7 +454,7 @@ class Case(Aggregate):
             derived={"terms": terms.as_dict()},
             flags=flags,
         )
-        digest = chain_hash(GENESIS_HASH, _hash_body(report.case_no, 1, Step.SUBMITTED, recorded_at, fields))
+        digest = chain_hash(GENESIS_HASH, _hash_body(report.case_no, 1, SUBMITTED, recorded_at, fields))
         return cls._create(
             cls.Submitted, case_no=report.case_no, timestamp=recorded_at, prev_hash=GENESIS_HASH, hash=digest, **fields
         )
@@ -466,7 +470,7 @@ class Case(Aggregate):
     ) -> Case.Event:
         """Apply one step (not ``submitted``). ``terms``: the item version in force at the step."""
         step = report.step
-        if step is Step.SUBMITTED:
+        if step is SUBMITTED:
             raise CaseRefused(f"case {self.case_no} was already submitted", code="case_exists")
         if idempotency_key(report.actor.department, report.event_id) in self.source_event_ids:
             raise Conflict("this event id was already recorded on this case", code="duplicate_event")
@@ -474,13 +478,13 @@ class Case(Aggregate):
             raise CaseRefused(
                 f"case {self.case_no} is closed ({self.status}); no {step.value} step can follow", code="case_closed"
             )
-        if step is Step.RESUMED and not self.suspended:
+        if step is RESUMED and not self.suspended:
             raise CaseRefused(f"case {self.case_no} is not suspended", code="not_suspended")
-        if step is Step.SUSPENDED and self.suspended:
+        if step is SUSPENDED and self.suspended:
             raise CaseRefused(f"case {self.case_no} is already suspended", code="already_suspended")
-        if step is Step.ACCEPTED and self.accepted_at is not None:
+        if step is ACCEPTED and self.accepted_at is not None:
             raise CaseRefused(f"case {self.case_no} was already accepted", code="already_accepted")
-        if step is Step.RATED and self.score is not None:
+        if step is RATED and self.score is not None:
             raise CaseRefused(f"case {self.case_no} was already rated", code="already_rated")
         if report.item_code is not None and report.item_code != self.item_code:
             raise InvalidInput(f"case {self.case_no} is for item {self.item_code}, not {report.item_code}", code="item_mismatch")
@@ -492,7 +496,7 @@ class Case(Aggregate):
         derived: dict[str, Any] = {}
         at = report.occurred_at
 
-        if step is Step.ACCEPTED:
+        if step is ACCEPTED:
             terms = terms or self.terms
             assert terms is not None
             if not terms.in_force_on(at.date()):
@@ -501,11 +505,11 @@ class Case(Aggregate):
             derived["terms"] = terms.as_dict()
             derived["promised_due_at"] = calendar.deadline_for(at, terms.promised_limit.value, terms.promised_limit.unit)
             derived["legal_due_at"] = calendar.deadline_for(at, terms.legal_limit.value, terms.legal_limit.unit)
-        elif step is Step.REFUSED and "reason" not in data:
+        elif step is REFUSED and "reason" not in data:
             flags.append(_flag("no_reason", "不予受理未说明理由 (refused without a reason)"))
-        elif step is Step.RESUMED and self.accepted_at is not None:
+        elif step is RESUMED and self.accepted_at is not None:
             derived.update(self._moved_deadlines(calendar, self._suspended_amounts(calendar, at)))
-        elif step is Step.EXTENDED and self.accepted_at is not None:
+        elif step is EXTENDED and self.accepted_at is not None:
             ext = Limit(data["value"], Unit(data["unit"]))
             assert self.terms is not None
             matched = {
@@ -521,7 +525,7 @@ class Case(Aggregate):
             derived.update(
                 self._moved_deadlines(calendar, (ext.value if matched["promised"] else 0, ext.value if matched["legal"] else 0))
             )
-        elif step is Step.CONCLUDED and self.accepted_at is not None:
+        elif step is CONCLUDED and self.accepted_at is not None:
             promised_due, legal_due = self.promised_due_at, self.legal_due_at
             if self.suspended:  # concluded inside a special procedure: its time up to now is not counted
                 moved = self._moved_deadlines(calendar, self._suspended_amounts(calendar, at))
@@ -530,7 +534,7 @@ class Case(Aggregate):
                 flags.append(_flag("concluded_while_suspended", "特别程序期间办结 (concluded while a special procedure was open)"))
             derived["on_time"] = promised_due is not None and at <= promised_due
             derived["within_legal"] = legal_due is not None and at <= legal_due
-        elif step is Step.FEE_CHARGED:
+        elif step is FEE_CHARGED:
             terms = self.terms
             if terms is not None:
                 amount = Decimal(data["amount"])
@@ -543,7 +547,7 @@ class Case(Aggregate):
                                             standard=str(terms.fee)))
 
         if "promised_due_at" in derived:
-            start = at if step is Step.ACCEPTED else self.accepted_at
+            start = at if step is ACCEPTED else self.accepted_at
             assert start is not None
             years = calendar.unpublished_years(start, max(derived["promised_due_at"], derived["legal_due_at"], at))
             if years:
@@ -627,18 +631,18 @@ class Case(Aggregate):
         if step in NEEDS_ACCEPTANCE and self.accepted_at is None:
             flags.append(_flag("skipped_step", f"未受理即{STEP_ZH[step]} ({step.value} before the case was accepted)",
                                missing="accepted"))
-        if step is Step.REVIEWED and Step.UNDERTAKEN.value not in self.steps_seen:
+        if step is REVIEWED and _UNDERTAKEN_VALUE not in self.steps_seen:
             flags.append(_flag("skipped_step", "未承办即审核 (reviewed without undertaking)", missing="undertaken"))
         if (
-            step is Step.CONCLUDED
+            step is CONCLUDED
             and report.data.get("result") in ("issued", "completed")
-            and Step.DECIDED.value not in self.steps_seen
+            and _DECIDED_VALUE not in self.steps_seen
             and not (self.terms and self.terms.on_the_spot)
         ):
             flags.append(_flag("skipped_step", "未经批准/决定即办结 (concluded without a decision)", missing="decided"))
         if step in STAGE and STAGE[step] < self.stage:
             flags.append(_flag("out_of_order", f"{STEP_ZH[step]}出现在后续环节之后 ({step.value} after a later stage of the flow)"))
-        if step is Step.DELIVERED and self.granted is None and self.result not in ("issued", "completed"):
+        if step is DELIVERED and self.granted is None and self.result not in ("issued", "completed"):
             flags.append(_flag("skipped_step", "未经决定即送达 (delivered before a decision)", missing="decided"))
         return flags
 

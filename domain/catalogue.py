@@ -33,8 +33,11 @@ def esup_id(name: str) -> UUID:
     n = int.from_bytes(sha1(_NAMESPACE_BYTES + name.encode("utf-8")).digest()[:16], "big") & _UUID5_CLEAR | _UUID5_SET
     u = object.__new__(UUID)
     object.__setattr__(u, "int", n)
-    object.__setattr__(u, "is_safe", SafeUUID.unknown)
+    object.__setattr__(u, "is_safe", _UNKNOWN)
     return u
+
+
+_UNKNOWN = SafeUUID.unknown  # read once: an enum class's attributes are slow to read (EnumType.__getattr__)
 _SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
 
 
@@ -44,11 +47,20 @@ class ItemKind(str, Enum):
     PUBLIC_SERVICE = "public_service"  # 公共服务
 
 
+_VALID_CODES: set[str] = set()  # codes already found valid (departments, windows, staff recur at every step)
+
+
 def _code(raw: object, what: str) -> str:
+    if type(raw) is str and raw in _VALID_CODES:
+        return raw
     if not isinstance(raw, str) or not raw.strip() or len(raw) > 64:
         raise InvalidInput(f"{what} must be a non-empty string of at most 64 characters", code="invalid_code")
     if _SPACE_OR_CONTROL.search(raw):
         raise InvalidInput(f"{what} must not contain spaces or control characters", code="invalid_code")
+    if type(raw) is str:
+        if len(_VALID_CODES) >= 65536:
+            _VALID_CODES.clear()
+        _VALID_CODES.add(raw)
     return raw
 
 

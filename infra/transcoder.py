@@ -22,8 +22,9 @@ orjson serialises ``uuid.UUID``, ``enum.Enum`` and ``tuple`` natively (there is 
 "passthrough" option for them), so a UUID would be written as a bare string and come back
 as ``str``.  Before calling ``orjson.dumps`` the object tree is therefore walked once in
 Python: every value whose exact type has a registered transcoding (UUID, datetime, date,
-Decimal, custom types) is replaced by its tagged dict, tuples become lists, and
-dicts/lists are copied (the caller's object is never mutated).  orjson then only sees
+Decimal, custom types) is replaced by its tagged dict, tuples become lists, and lists
+and the dicts in which something is replaced are copied (the caller's object is never
+mutated).  orjson then only sees
 ``dict``/``list``/``str``/``int``/``float``/``bool``/``None``.  Types the walk does not
 know (subclasses of builtins, dataclasses, datetimes of unregistered kinds) reach
 orjson's ``default`` hook thanks to the ``OPT_PASSTHROUGH_*`` options.  Doing the
@@ -231,21 +232,28 @@ def _make_encode_walk(
     def walk(o: Any) -> Any:  # noqa: C901, PLR0911, PLR0912
         t = type(o)
         if t is dict:
-            out = o.copy()
+            # Copied only where something in it is replaced: orjson just reads what it is
+            # given, so a dict holding nothing to transcode (most of them) goes as it is.
+            out = None
             for k, v in o.items():
                 tv = type(v)
                 if tv in scalars:
                     continue
                 entry = lookup(tv)
                 if entry is None:
-                    out[k] = walk(v)
+                    w = walk(v)
+                    if w is v:
+                        continue
                 else:
                     data = entry[1](v)
-                    out[k] = {
+                    w = {
                         "_type_": entry[0],
                         "_data_": data if type(data) in scalars else walk(data),
                     }
-            return out
+                if out is None:
+                    out = o.copy()
+                out[k] = w
+            return o if out is None else out
         if t is list or t is tuple:
             entry = lookup(t) if t is tuple else None  # tuple: only if opted in
             if entry is None:

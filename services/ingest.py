@@ -22,7 +22,7 @@ from domain.clock import Clock
 from domain.errors import DomainError, InvalidInput, NotFound
 from domain.ingest import ProvisionalMark, Refusal, SourceEvent, source_event_id
 from domain.organisation import UnitKind
-from domain.steps import Step, StepReport
+from domain.steps import ACCEPTED, SUBMITTED, Step, StepReport
 from infra.pii import Sealer
 from infra.refusal_store import RefusalStore
 from services.apps import Ledger
@@ -223,7 +223,7 @@ class IngestService:
             # Answered exactly as if the case did not exist (as GET does): a department key must
             # not learn which case numbers exist elsewhere. A ``submitted`` on a number in use is
             # refused as for any number in use: case numbers are one namespace.
-            if report.step is Step.SUBMITTED:
+            if report.step is SUBMITTED:
                 raise CaseRefused(f"case {case.case_no} was already submitted", code="case_exists")
             raise NotFound(f"case {report.case_no} is unknown: its first step must be submitted", code="unknown_case")
         ref = self.reference
@@ -234,7 +234,7 @@ class IngestService:
         if not known:
             raise InvalidInput(f"unknown department {report.actor.department}", code="unknown_department")
         if case is None:
-            if report.step is not Step.SUBMITTED:
+            if report.step is not SUBMITTED:
                 raise NotFound(f"case {report.case_no} is unknown: its first step must be submitted", code="unknown_case")
             item = ref.item(report.item_code or "", refresh=False)
             if item is None:
@@ -248,7 +248,7 @@ class IngestService:
             event = case.pending_events[-1]
         else:
             terms = None
-            if report.step is Step.ACCEPTED:
+            if report.step is ACCEPTED:
                 item = ref.item(case.item_code, refresh=False)
                 terms = item.version_at(report.occurred_at) if item else None
             where = (case.department, case.window)
