@@ -241,6 +241,12 @@ def _make_encode_walk(
                     continue
                 entry = lookup(tv)
                 if entry is None:
+                    if tv is dict:  # most nested dicts hold scalars only: no call for them
+                        for x in v.values():
+                            if type(x) not in scalars:
+                                break
+                        else:
+                            continue
                     w = walk(v)
                     if w is v:
                         continue
