@@ -393,7 +393,7 @@ class Case(Aggregate):
         own effect is its event's ``change``."""
         step = e.STEP
         d = e.derived
-        self.steps_seen.add(step.value)
+        self.steps_seen.add(step._value_)  # _value_: .value is a Python-level property
         if isinstance(step, Step):  # acts of the ledger carry no source's event id
             self.source_event_ids[idempotency_key(e.actor["department"], e.source_event_id)] = e.originator_version
         if step in STAGE:
@@ -401,7 +401,7 @@ class Case(Aggregate):
         if isinstance(step, Step) and (self.last_occurred_at is None or e.occurred_at > self.last_occurred_at):
             self.last_occurred_at = e.occurred_at  # business time of the steps, not of the ledger's acts
         for f in e.flags:
-            self.flags.append({**f, "version": e.originator_version, "step": step.value})
+            self.flags.append({**f, "version": e.originator_version, "step": step._value_})
         self.last_hash = e.hash
         if "terms" in d:
             self.terms = _terms_of(d["terms"])
@@ -741,7 +741,7 @@ HASHED_FIELDS = ("source_event_id", "occurred_at", "actor", "data", "derived", "
 
 def _hash_body(case_no: str, version: int, step: Step, recorded_at: datetime, fields: dict[str, Any]) -> dict[str, Any]:
     """The one definition of what is hashed: used when an event is made and when it is verified."""
-    return {"case_no": case_no, "version": version, "step": step.value, "recorded_at": recorded_at,
+    return {"case_no": case_no, "version": version, "step": step._value_, "recorded_at": recorded_at,
             **{k: fields[k] for k in HASHED_FIELDS}}
 
 

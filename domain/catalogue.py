@@ -150,7 +150,7 @@ class ItemVersion:
             "code": self.code,
             "name": self.name,
             "department": self.department,
-            "kind": self.kind.value,
+            "kind": self.kind._value_,  # _value_: .value is a Python-level property
             "legal_limit": self.legal_limit.as_dict(),
             "promised_limit": self.promised_limit.as_dict(),
             "on_the_spot": self.on_the_spot,

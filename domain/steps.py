@@ -64,13 +64,13 @@ def status_after(status: str, step: Step) -> str:
     """A case's status (办件状态) after a step: the one transition the case aggregate and the
     case board both use. Main steps after a case closed (none are accepted) leave it closed."""
     if step is SUBMITTED:
-        return step.value
+        return step._value_  # _value_: .value is a Python-level property
     if step is SUPPLEMENT_RECEIVED:
         return "supplemented"
     if step in TERMINAL or step in (SUPPLEMENT_REQUESTED, ACCEPTED):
-        return step.value
+        return step._value_
     if step in (UNDERTAKEN, REVIEWED, DECIDED):
-        return status if status in CLOSED_STATUSES else step.value
+        return status if status in CLOSED_STATUSES else step._value_
     return status
 
 

@@ -142,7 +142,7 @@ class BundleService:
         for case in cases:
             # Only closing steps are read as part steps (most of a batch's events are not).
             closing = [(read_part_step(e, case.case_no), e) for e in case.pending_events
-                       if getattr(getattr(e, "STEP", None), "value", None) in CLOSING_STEPS]
+                       if getattr(getattr(e, "STEP", None), "_value_", None) in CLOSING_STEPS]
             if closing:
                 closing_cases.append((case, closing))
         if not closing_cases:

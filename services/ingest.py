@@ -255,10 +255,11 @@ class IngestService:
             calendar = work.calendars.get(where)
             if calendar is None:  # reference data is read as of the batch's start: once per place a batch
                 calendar = work.calendars[where] = ref.calendar(ref.center_of(*where, refresh=False), refresh=False)
-            marked = set(case.provisional_ever)
+            marked = set(case.provisional_ever) if case.provisional_ever else _NONE
             event = case.record(report, recorded_at=recorded_at, calendar=calendar, terms=terms, policy=self.policy)
             # Deadlines leaning on an unpublished year: mark the case (once per year) for settlement.
-            work.keys.extend(ProvisionalMark.mark(case.case_no, y, recorded_at) for y in sorted(case.provisional_ever - marked))
+            if len(case.provisional_ever) != len(marked):  # the set only grows
+                work.keys.extend(ProvisionalMark.mark(case.case_no, y, recorded_at) for y in sorted(case.provisional_ever - marked))
         work.keys.append(SourceEvent.admission(report.actor.department, report.event_id, case.case_no, event.originator_version, recorded_at))
         return Outcome("created", event, case.case_no)  # type: ignore[arg-type]
 
@@ -409,6 +410,8 @@ class IngestService:
         """The last refusals of each source (at most the configured sample), newest first."""
         return self.refusals.recent(limit)
 
+
+_NONE: frozenset[int] = frozenset()
 
 # What identifies a step's content: everything the source said (not when we recorded it).
 _CONTENT_KEYS = ("case_no", "step", "occurred_at", "department", "window", "staff", "item_code", "data", "applicant")
