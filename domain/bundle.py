@@ -29,12 +29,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from fractions import Fraction
 from typing import Any
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
 from domain.calendar import WorkingCalendar
-from domain.catalogue import NAMESPACE, _code
+from domain.catalogue import _code, esup_id
 from domain.channel import ChannelTerms
 from domain.errors import CalendarUnknown, Conflict, InvalidInput, NotFound
 from domain.limits import Limit, Unit
@@ -44,11 +44,11 @@ CLOSING_STEPS = ("concluded", "refused", "withdrawn")
 
 
 def bundle_id(bundle_no: str) -> UUID:
-    return uuid5(NAMESPACE, f"bundle:{bundle_no}")
+    return esup_id(f"bundle:{bundle_no}")
 
 
 def membership_id(case_no: str) -> UUID:
-    return uuid5(NAMESPACE, f"bundle-part:{case_no}")
+    return esup_id(f"bundle-part:{case_no}")
 
 
 class BundleRefused(Conflict):

@@ -9,15 +9,15 @@ outcome back, and two racing copies cannot both be stored (the store's uniquenes
 from __future__ import annotations
 
 from datetime import datetime
-from uuid import UUID, uuid4, uuid5
+from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
 
-from domain.catalogue import NAMESPACE
+from domain.catalogue import esup_id
 
 
 def source_event_id(department: str, event_id: str) -> UUID:
-    return uuid5(NAMESPACE, f"source-event:{department}\x1f{event_id}")
+    return esup_id(f"source-event:{department}\x1f{event_id}")
 
 
 class SourceEvent(Aggregate):
@@ -100,7 +100,7 @@ class Refusal(Aggregate):
 
 
 def provisional_mark_id(case_no: str, year: int) -> UUID:
-    return uuid5(NAMESPACE, f"provisional:{case_no}\x1f{year}")
+    return esup_id(f"provisional:{case_no}\x1f{year}")
 
 
 class ProvisionalMark(Aggregate):

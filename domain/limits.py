@@ -44,7 +44,7 @@ class Limit:
         return cls(raw.get("value"), unit)  # type: ignore[arg-type]
 
     def as_dict(self) -> dict[str, object]:
-        return {"value": self.value, "unit": self.unit.value}
+        return {"value": self.value, "unit": self.unit._value_}  # _value_: .value is a Python-level property
 
     def plus(self, amount: int) -> Limit:
         return Limit(self.value + amount, self.unit)

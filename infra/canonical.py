@@ -50,29 +50,25 @@ def _default(value: Any) -> Any:
 
 
 def _plain(value: Any) -> bool:
-    """Whether ``value`` holds only what orjson writes as the definition does."""
+    """Whether ``value`` holds only what orjson writes as the definition does. Keys are not
+    looked at: orjson refuses any key that is not exactly ``str`` (and then the definition
+    decides), as it refuses ints beyond 64 bits and lone surrogates. A naive datetime reaches
+    ``_default``, whose error sends it to the definition too (which raises)."""
     t = type(value)
     if t is dict:
-        for k, v in value.items():
-            if type(k) is not str:
-                return False
-            tv = type(v)
-            if tv is str or tv is int or tv is bool or v is None:
-                continue
-            if not _plain(v):
-                return False
-        return True
-    if t is list or t is tuple:
-        for v in value:
-            tv = type(v)
-            if tv is str or tv is int or tv is bool or v is None:
-                continue
-            if not _plain(v):
-                return False
-        return True
-    if t is datetime and value.tzinfo is None:
-        return False  # the definition's error
-    return t in _LEAVES
+        values = value.values()
+    elif t is list or t is tuple:
+        values = value
+    else:
+        return t in _LEAVES
+    for v in values:
+        tv = type(v)
+        if tv in _LEAVES:
+            continue
+        if (tv is dict or tv is list or tv is tuple) and _plain(v):
+            continue
+        return False
+    return True
 
 
 def encode(obj: Any) -> bytes | None:

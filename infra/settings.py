@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 TRANSCODER_TOPIC = "infra.transcoder:OrjsonTranscoder"
+MAPPER_TOPIC = "infra.transcoder:FastMapper"
 
 
 @dataclass
@@ -67,7 +68,7 @@ class Settings:
 
     def app_env(self, name: str) -> dict[str, str]:
         """eventsourcing settings for the application called ``name``."""
-        env = {"TRANSCODER_TOPIC": TRANSCODER_TOPIC, **self.extra_env}
+        env = {"TRANSCODER_TOPIC": TRANSCODER_TOPIC, "MAPPER_TOPIC": MAPPER_TOPIC, **self.extra_env}
         if self.postgres:
             env.update({"PERSISTENCE_MODULE": "eventsourcing.postgres", **self.postgres})
             env.setdefault("POSTGRES_POOL_SIZE", "4")

@@ -140,8 +140,9 @@ class BundleService:
         bundles: dict[str, Bundle] = {}
         closing_cases = []
         for case in cases:
-            closing = [(p, e) for p, e in ((read_part_step(e, case.case_no), e) for e in case.pending_events)
-                       if p is not None and p.step in CLOSING_STEPS]
+            # Only closing steps are read as part steps (most of a batch's events are not).
+            closing = [(read_part_step(e, case.case_no), e) for e in case.pending_events
+                       if getattr(getattr(e, "STEP", None), "_value_", None) in CLOSING_STEPS]
             if closing:
                 closing_cases.append((case, closing))
         if not closing_cases:

@@ -22,7 +22,7 @@ from domain.clock import Clock
 from domain.errors import DomainError, InvalidInput, NotFound
 from domain.ingest import ProvisionalMark, Refusal, SourceEvent, source_event_id
 from domain.organisation import UnitKind
-from domain.steps import Step, StepReport
+from domain.steps import ACCEPTED, SUBMITTED, Step, StepReport
 from infra.pii import Sealer
 from infra.refusal_store import RefusalStore
 from services.apps import Ledger
@@ -223,7 +223,7 @@ class IngestService:
             # Answered exactly as if the case did not exist (as GET does): a department key must
             # not learn which case numbers exist elsewhere. A ``submitted`` on a number in use is
             # refused as for any number in use: case numbers are one namespace.
-            if report.step is Step.SUBMITTED:
+            if report.step is SUBMITTED:
                 raise CaseRefused(f"case {case.case_no} was already submitted", code="case_exists")
             raise NotFound(f"case {report.case_no} is unknown: its first step must be submitted", code="unknown_case")
         ref = self.reference
@@ -234,7 +234,7 @@ class IngestService:
         if not known:
             raise InvalidInput(f"unknown department {report.actor.department}", code="unknown_department")
         if case is None:
-            if report.step is not Step.SUBMITTED:
+            if report.step is not SUBMITTED:
                 raise NotFound(f"case {report.case_no} is unknown: its first step must be submitted", code="unknown_case")
             item = ref.item(report.item_code or "", refresh=False)
             if item is None:
@@ -248,17 +248,18 @@ class IngestService:
             event = case.pending_events[-1]
         else:
             terms = None
-            if report.step is Step.ACCEPTED:
+            if report.step is ACCEPTED:
                 item = ref.item(case.item_code, refresh=False)
                 terms = item.version_at(report.occurred_at) if item else None
             where = (case.department, case.window)
             calendar = work.calendars.get(where)
             if calendar is None:  # reference data is read as of the batch's start: once per place a batch
                 calendar = work.calendars[where] = ref.calendar(ref.center_of(*where, refresh=False), refresh=False)
-            marked = set(case.provisional_ever)
+            marked = set(case.provisional_ever) if case.provisional_ever else _NONE
             event = case.record(report, recorded_at=recorded_at, calendar=calendar, terms=terms, policy=self.policy)
             # Deadlines leaning on an unpublished year: mark the case (once per year) for settlement.
-            work.keys.extend(ProvisionalMark.mark(case.case_no, y, recorded_at) for y in sorted(case.provisional_ever - marked))
+            if len(case.provisional_ever) != len(marked):  # the set only grows
+                work.keys.extend(ProvisionalMark.mark(case.case_no, y, recorded_at) for y in sorted(case.provisional_ever - marked))
         work.keys.append(SourceEvent.admission(report.actor.department, report.event_id, case.case_no, event.originator_version, recorded_at))
         return Outcome("created", event, case.case_no)  # type: ignore[arg-type]
 
@@ -278,7 +279,10 @@ class IngestService:
                 events.extend(key.collect_events())
         for agg in extra:
             events.extend(agg.collect_events())
-        self.ledger.events.put(events)
+        # What ``events.put`` does, without the Recording and Notification objects it builds for
+        # every event and that nothing here reads.
+        store = self.ledger.events
+        store.recorder.insert_events(list(map(store.mapper.to_stored_event, events)))
 
     def _load_many(self, case_nos: list[str]) -> dict[str, Case | None]:
         """The batch's cases in one query: each cached one brought up to the store's newest
@@ -406,6 +410,8 @@ class IngestService:
         """The last refusals of each source (at most the configured sample), newest first."""
         return self.refusals.recent(limit)
 
+
+_NONE: frozenset[int] = frozenset()
 
 # What identifies a step's content: everything the source said (not when we recorded it).
 _CONTENT_KEYS = ("case_no", "step", "occurred_at", "department", "window", "staff", "item_code", "data", "applicant")

@@ -492,7 +492,7 @@ class Split:
 REFRESH = "reference cache check: reference.refresh"
 LOAD = "load cases: ingest._load_many (one query a batch)"
 DECODE = "  of which decode: mapper.to_domain_event"
-SAVE = "save: ingest._save (events.put)"
+SAVE = "save: ingest._save (encode, insert)"
 ENCODE = "  of which encode: mapper.to_stored_event"
 INSERT = "  of which insert + commit: recorder.insert_events"
 REST = "parse, authorise, domain rules, hashing (the rest)"

@@ -45,3 +45,32 @@ def test_a_source_event_admission_is_the_event_admit_makes():
     mapper.transcoder.register(UUIDAsHex())
     mapper.transcoder.register(DatetimeAsISO())
     assert mapper.to_stored_event(fast) == mapper.to_stored_event(admitted)
+
+
+def test_esup_ids_are_uuid5_in_the_namespace():
+    from uuid import uuid5
+
+    from domain.catalogue import NAMESPACE, esup_id
+
+    for name in ("case:CDGX20080000246", "source-event:GH\x1fE-1", "bundle-part:并联-1", "", "x" * 500):
+        made, library = esup_id(name), uuid5(NAMESPACE, name)
+        assert made == library and hash(made) == hash(library) and str(made) == str(library)
+        assert made.version == 5 and made.variant == library.variant and made.is_safe is library.is_safe
+
+
+def test_a_submission_is_the_case_and_event_create_makes():
+    from domain.case import GENESIS_HASH, _hash_body, chain_hash
+
+    when = at("2008-09-26 09:00")
+    case = new_case(when)
+    (event,) = case.pending_events
+    fields = {k: getattr(event, k) for k in ("source_event_id", "occurred_at", "actor", "data", "derived", "flags")}
+    made = Case._create(Case.Submitted, case_no=case.case_no, timestamp=event.timestamp, prev_hash=GENESIS_HASH,
+                        hash=event.hash, **fields)
+    (library,) = made.pending_events
+    assert list(vars(event).items()) == list(vars(library).items())  # same fields, same order
+    assert event == library and type(event) is type(library)
+    assert vars(case) == vars(made)  # the same case state, pending event included
+    assert event.hash == chain_hash(GENESIS_HASH, _hash_body(case.case_no, 1, event.STEP, event.timestamp, fields))
+    mapper = Mapper(OrjsonTranscoder())
+    assert mapper.to_stored_event(event) == mapper.to_stored_event(library)

@@ -31,6 +31,7 @@ from eventsourcing.tests import persistence as lib  # not star-imported: keep th
 from infra.transcoder import (
     TRANSCODER_TOPIC,
     DateAsISO,
+    FastMapper,
     OrjsonTranscoder,
     TupleAsList,
     _datetime_isoformat,
@@ -279,6 +280,19 @@ def test_datetime_fast_format_matches_isoformat() -> None:
         assert _datetime_isoformat(dt) == dt.isoformat(), repr(dt)
 
 
+def test_kept_texts_tell_offsets_apart() -> None:
+    # One instant in several fixed offsets (equal datetimes, different texts), asked for twice.
+    base = datetime(2008, 1, 3, 1, 30, 0, 5, tzinfo=UTC)
+    zones = [UTC, timezone(timedelta(hours=8)), timezone(timedelta(hours=8), "Asia/Shanghai"),
+             timezone(timedelta(hours=-5, minutes=-30)), timezone(timedelta(hours=5, seconds=17)), SHANGHAI]
+    for _ in range(2):
+        for tz in zones:
+            dt = base.astimezone(tz)
+            assert _datetime_isoformat(dt) == dt.isoformat(), repr(dt)
+        naive = base.replace(tzinfo=None)
+        assert _datetime_isoformat(naive) == naive.isoformat()
+
+
 # --------------------------------------------------------------------------------------
 # Cross-compatibility with JSONTranscoder, both ways.
 # --------------------------------------------------------------------------------------
@@ -339,6 +353,28 @@ def test_mapper_cross_reads_domain_events() -> None:
         copy = reader.to_domain_event(stored)
         assert copy == created
         assert type(copy.officer) is UUID and type(copy.due) is date  # type: ignore[attr-defined]
+
+
+def test_fast_mapper_stores_what_the_library_mapper_stores() -> None:
+    class Case(Aggregate):
+        class_version = 2
+
+        @event("Registered")
+        def __init__(self, case_no: str, fee: Decimal, due: date, officer: UUID) -> None:
+            self.case_no, self.fee, self.due, self.officer = case_no, fee, due, officer
+
+        @event("Renamed")
+        def rename(self, case_no: str) -> None:
+            self.case_no = case_no
+
+    case = Case("ZJ-1", Decimal("9.90"), date(2024, 6, 1), uuid4())
+    case.rename("ZJ-2")
+    fast, library = FastMapper(transcoder=OrjsonTranscoder()), Mapper[UUID](transcoder=OrjsonTranscoder())
+    for e in case.collect_events():
+        stored = fast.to_stored_event(e)
+        assert stored == library.to_stored_event(e)
+        assert vars(stored) == vars(library.to_stored_event(e)) and type(stored).__name__ == "StoredEvent"
+        assert fast.to_domain_event(stored) == e
 
 
 # --------------------------------------------------------------------------------------
