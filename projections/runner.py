@@ -234,7 +234,7 @@ class ProjectionRunner:
             with self.store.transaction(pipeline=False) as cur:
                 position = self.store.lock_position(cur, name)
                 try:
-                    self._apply(cur, name, view, self._read(view, position)[0], diagnose=True)
+                    self._apply(cur, name, view, self._read(view.topics, position)[0], diagnose=True)
                 except ViewFault as fault:
                     found.append(fault)
                 raise Abort  # a diagnosis never commits
@@ -329,7 +329,7 @@ class ProjectionRunner:
             elif self._committed.get(name, position) != position:
                 view.forget()  # another process applied events to the view since this one did
             self._generations[name] = generation
-            notifications, reached = self._read(view, position)
+            notifications, reached = self._read(view.topics, position)
             if reached <= position:
                 return 0
             if notifications:
@@ -342,14 +342,14 @@ class ProjectionRunner:
             listener(name, reached)
         return len(notifications)
 
-    def _read(self, view: View, position: int) -> tuple[list[Notification], int]:
-        """The view's next batch after ``position``: only the topics it takes (filtered in SQL),
-        and the log position the batch brings it to. A short batch read everything of those
-        topics up to the head as it was before the read (ids commit in order), so the view
-        moves there, past the records it does not take."""
-        head = self.head() if view.topics else 0
+    def _read(self, topics: Sequence[str], position: int) -> tuple[list[Notification], int]:
+        """The next batch after ``position`` of these topics (filtered in SQL; empty: all), and
+        the log position the batch brings its views to. A short batch read everything of those
+        topics up to the head as it was before the read (ids commit in order), so the views
+        move there, past the records they do not take."""
+        head = self.head() if topics else 0
         notifications: list[Notification] = self.ledger.recorder.select_notifications(
-            start=position, limit=self.batch, topics=view.topics, inclusive_of_start=False)
+            start=position, limit=self.batch, topics=topics, inclusive_of_start=False)
         last = notifications[-1].id if notifications else position
         return notifications, (max(last, head) if len(notifications) < self.batch else last)
 
@@ -418,21 +418,15 @@ class ProjectionRunner:
         with self.store.transaction() as cur:
             positions = self.store.lock_positions(cur, names)  # one query, not one per view
             start = min(positions.values())
-            head = self.head() if topics else 0  # before the read: what a short batch reached
-            notifications: list[Notification] = self.ledger.recorder.select_notifications(
-                start=start, limit=self.batch, topics=topics, inclusive_of_start=False)
-            if not notifications:
-                if head > start:  # nothing of these topics up to the head: the views are there
-                    for name in names:
-                        if positions[name] < head:
-                            self.store.set_position(cur, name, head)
-                return 0, max(0, head - start)
+            notifications, reached = self._read(topics, start)
+            if not notifications:  # nothing of these topics up to the head: the views are there
+                for name in names:
+                    if positions[name] < reached:
+                        self.store.set_position(cur, name, reached)
+                return 0, reached - start
             decoded: dict[int, Any] = {}
             shared: dict[Any, Any] = {}  # picks of the whole batch, by the topics they take
             first, last = notifications[0].id, notifications[-1].id
-            # A short batch read everything of these topics up to the head as it was before
-            # the read (ids commit in order): the views' positions go there, past the rest.
-            reached = max(last, head) if len(notifications) < self.batch else last
             # The operator's skips, read once for the batch (from the live store in a rebuild).
             skips = self.skips_from.all_skips(cur if self.skips_from is self.store else None)
             for name in names:
