@@ -299,9 +299,9 @@ class CaseRules:
         if step in DECIDING and not e.staff:
             self.anomaly("missing_actor", f"{step.value} names no staff member (经办人)", [self.ev])
         self.overdue_timers()
-        handler = getattr(self, f"on_{step.value}", None)
+        handler = _HANDLERS.get(step)
         if handler is not None:
-            handler()
+            handler(self)
         return self.out
 
     def flags(self, previous_last: tuple[int, dict[str, Any]] | None) -> None:
@@ -473,6 +473,11 @@ class CaseRules:
         self.st.suspended = None
         for rule in list(self.st.timers):
             self.settle(rule)
+
+
+# Each step's own rule (``CaseRules.on_<step>``), looked up once rather than by name per event.
+_HANDLERS: dict[Step, Callable[[CaseRules], None]] = {
+    s: getattr(CaseRules, f"on_{s.value}") for s in Step if hasattr(CaseRules, f"on_{s.value}")}
 
 
 def apply(policy: AnomalyPolicy, state: CaseState, event: Any, calendar: Callable[[], WorkingCalendar]) -> list[Decision]:

@@ -55,6 +55,7 @@ CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
 
 _ONE_DAY = timedelta(days=1)
 _MICRO = timedelta(microseconds=1)
+_MEMO_SIZE = 100_000  # answers a calendar keeps (``WorkingCalendar.memo``), all dropped beyond
 
 
 def _check_date(value: object, year: int, what: str) -> date:
@@ -335,6 +336,7 @@ class WorkingCalendar:
         self._tz = tz
         self._provisional = bool(provisional)
         self._working: dict[int, tuple[int, ...]] = {}
+        self._memo: dict[Any, Any] = {}
 
     # -- the calendar itself ---------------------------------------------------------
 
@@ -342,6 +344,15 @@ class WorkingCalendar:
     def years(self) -> tuple[int, ...]:
         """The years with a schedule, ascending."""
         return tuple(sorted(self._schedules))
+
+    @property
+    def memo(self) -> dict[Any, Any]:
+        """Results of pure functions of this calendar, by their arguments: it never changes, so
+        an answer worked out once holds. A replay asks the same questions of it again and again
+        (cases due at the same day's end, say); whoever stores here keys by its own name first."""
+        if len(self._memo) > _MEMO_SIZE:
+            self._memo.clear()
+        return self._memo
 
     @property
     def office_hours(self) -> OfficeHours:
@@ -570,6 +581,15 @@ class WorkingCalendar:
         This is what a suspension (特别程序) adds to a case's budget, and how much of a
         limit has been used.
         """
+        if not (isinstance(unit, Unit) and isinstance(a, datetime) and isinstance(b, datetime)):
+            return self._elapsed(a, b, unit)  # which says what is wrong
+        key = ("elapsed", a, b, unit)
+        found = self._memo.get(key)  # datetimes equal as instants: the answer depends on no more
+        if found is None:
+            found = self.memo[key] = self._elapsed(a, b, unit)
+        return found
+
+    def _elapsed(self, a: datetime, b: datetime, unit: Unit) -> int | Fraction:
         la = self._local(a, "a")
         lb = self._local(b, "b")
         if not isinstance(unit, Unit):

@@ -384,6 +384,23 @@ def instant_before(calendar: WorkingCalendar, end: datetime, amount: Fraction | 
     if unit is Unit.CALENDAR_DAYS:
         at = end - timedelta(microseconds=math.floor(amount * 86_400_000_000))
         return None if not_before is not None and at <= not_before else at
+    # The answer without ``not_before``, once found, is the answer with it unless at or before
+    # it (then None): the walk back is the same up to there. Only answers found are kept (a walk
+    # cut short by ``not_before`` may have stopped before a year with no schedule).
+    memo = getattr(calendar, "memo", None)
+    key = ("instant_before", end, amount, unit)
+    if memo is not None:
+        found = memo.get(key)
+        if found is not None:
+            return None if not_before is not None and found <= not_before else found
+    at = _instant_before(calendar, end, amount, unit, not_before)
+    if at is not None and memo is not None:
+        memo[key] = at
+    return at
+
+
+def _instant_before(calendar: WorkingCalendar, end: datetime, amount: Fraction, unit: Unit,
+                    not_before: datetime | None) -> datetime | None:
     local = end.astimezone(calendar.tz)
     stop = not_before.astimezone(calendar.tz) if not_before is not None else None
     remaining = amount

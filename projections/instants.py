@@ -15,13 +15,14 @@ from typing import Any
 from domain.calendar import CHINA_TZ
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_US = timedelta(microseconds=1)  # built once: a fresh timedelta per call was two thirds of the cost
 
 
 def us(value: datetime | None) -> int | None:
     """Exact microseconds since the epoch."""
     if value is None:
         return None
-    return (value - _EPOCH) // timedelta(microseconds=1)
+    return (value - _EPOCH) // _US
 
 
 def from_us(value: int | None, tz: Any = CHINA_TZ) -> datetime | None:

@@ -81,8 +81,8 @@ REBUILD_BATCH = 5000
 # What replaying each view costs beyond reading and decoding its events, relative (each view
 # rebuilt alone on the demo district's 3,000 cases, SQLite), to split a rebuild into shares of
 # about equal cost; a view not listed counts 1.
-REPLAY_COST = {"warning_thresholds": 16.0, "anomalies": 12.0, "performance": 9.0, "merkle": 4.0, "assessment": 4.0,
-               "case_board": 3.0, "warning_board": 0.5, "access_log": 0.2, "complaints": 0.2, "notices": 0.2}
+REPLAY_COST = {"anomalies": 12.0, "warning_thresholds": 11.0, "performance": 7.0, "assessment": 6.0, "case_board": 5.0,
+               "merkle": 4.0, "warning_board": 1.0, "bundles": 0.5, "access_log": 0.2, "complaints": 0.2, "notices": 0.2}
 
 
 def _die_with_parent() -> None:

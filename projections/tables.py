@@ -273,5 +273,5 @@ class Grouped:
 
 def _encoded(row: dict[str, Any], columns: Sequence[str], json: Sequence[str]) -> tuple[Any, ...]:
     if not json:
-        return tuple(row.get(c) for c in columns)
+        return tuple(map(row.get, columns))  # about half the time of a generator
     return tuple(orjson.dumps(row[c]).decode() if c in json else row.get(c) for c in columns)
