@@ -7,6 +7,7 @@ processing exactly-once: after a crash, the position says precisely what the row
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -14,6 +15,7 @@ from datetime import datetime, timezone
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
+log = logging.getLogger("esup.views")
 
 TRACKING_DDL = "CREATE TABLE IF NOT EXISTS view_tracking (view TEXT PRIMARY KEY, position BIGINT NOT NULL)"
 GENERATION_DDL = "CREATE TABLE IF NOT EXISTS view_generation (view TEXT PRIMARY KEY, generation BIGINT NOT NULL)"
@@ -225,9 +227,12 @@ class ViewStore:
 class SQLiteViewStore(ViewStore):
     kind = "sqlite"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, durable: bool = True) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        # A rebuild's workspace need not survive the machine losing power (a rebuild would
+        # start again, see ``shadow``), only the process being killed: it skips fsync.
+        self.durable = durable
         self._local = threading.local()
         self._lock = threading.RLock()  # one writer at a time inside this process
         with self.transaction() as cur:
@@ -241,7 +246,7 @@ class SQLiteViewStore(ViewStore):
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA synchronous=NORMAL" if self.durable else "PRAGMA synchronous=OFF")
             self._local.conn = conn
         return conn
 
@@ -297,12 +302,27 @@ class SQLiteViewStore(ViewStore):
 
     def shadow(self, fresh: bool, part: int = 0) -> SQLiteViewStore:
         path = self._shadow_path(part)
+        if not fresh and path.exists() and not self._intact(path):
+            # Written without fsync: after a power loss it may be damaged. Start the views again.
+            log.warning("the interrupted rebuild's %s is damaged; replaying from the start", path.name)
+            fresh = True
         if fresh:
             self._unlink(path)
             if not part:
                 for p in self._parts():
                     self._unlink(p)
-        return SQLiteViewStore(path)
+        return SQLiteViewStore(path, durable=False)
+
+    @staticmethod
+    def _intact(path: Path) -> bool:
+        try:
+            conn = sqlite3.connect(path)
+            try:
+                return conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError:
+            return False
 
     def take_part(self, part: int, tables: dict[str, Sequence[str]]) -> None:
         path = self.path.with_name(self.path.stem + f".part{part}.sqlite")
@@ -353,7 +373,7 @@ class PostgresViewStore(ViewStore):
 
     SHADOW_SCHEMA = "esup_rebuild"
 
-    def __init__(self, env: dict[str, str], schema: str | None = None) -> None:
+    def __init__(self, env: dict[str, str], schema: str | None = None, durable: bool = True) -> None:
         import psycopg
         from psycopg_pool import ConnectionPool
 
@@ -369,6 +389,11 @@ class PostgresViewStore(ViewStore):
             with psycopg.connect(self.conninfo, autocommit=True) as conn:
                 conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
             kwargs["options"] = f"-c search_path={schema}"
+        if not durable:
+            # A rebuild's workspace: a commit does not wait for its WAL to reach the disk. A
+            # crash loses at most the last few batches, never consistency (rows and positions
+            # commit together), and a resumed rebuild replays them.
+            kwargs["options"] = (kwargs.get("options", "") + " -c synchronous_commit=off").strip()
         self.pool = ConnectionPool(self.conninfo, min_size=1, max_size=4, open=True, kwargs=kwargs)
         with self.transaction() as cur:
             cur.execute(TRACKING_DDL)
@@ -398,7 +423,7 @@ class PostgresViewStore(ViewStore):
         # position rows, and row locks never make one wait for another.
         if fresh and not part:
             self._drop_schema()
-        return PostgresViewStore(self.env, schema=self.SHADOW_SCHEMA)
+        return PostgresViewStore(self.env, schema=self.SHADOW_SCHEMA, durable=False)
 
     def _drop_schema(self) -> None:
         import psycopg

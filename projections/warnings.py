@@ -38,6 +38,7 @@ log = logging.getLogger("esup.warnings")
 
 THRESHOLDS_VIEW = "warning_thresholds"
 # Steps that never move a case's thresholds (no deadline, clock or stage change).
+_STAGE_ONLY = frozenset({"stage", "stage_at", "stage_extra"})  # changes that only step limits see
 _NEVER_MOVE = frozenset({Step.SUPPLEMENT_REQUESTED, Step.SUPPLEMENT_RECEIVED, Step.FEE_CHARGED, Step.DELIVERED, Step.RATED})
 BOARD_VIEW = "warning_board"
 # Case steps, and the ledger's acts on cases (DeadlinesSettled moves deadlines like a step: replan).
@@ -289,9 +290,9 @@ class WarningThresholds(View):
         elif step in (Step.UNDERTAKEN, Step.REVIEWED, Step.DECIDED) and row["stage"] is not None:
             if STAGE[step] > STAGE[Step(row["stage"])]:
                 changes.update(stage=step.value, stage_at=at, stage_extra="0")
-        timing = set(changes)
-        if timing <= {"stage", "stage_at", "stage_extra"} and not self.planner.policy_for(row["center"], row["item_code"]).steps:
-            timing = set()  # a main step only matters to step limits
+        timing = bool(changes)
+        if timing and changes.keys() <= _STAGE_ONLY and not self.planner.policy_for(row["center"], row["item_code"]).steps:
+            timing = False  # a main step only matters to step limits
         row.update(changes)
         if timing:
             self.replan(row)

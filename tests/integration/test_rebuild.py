@@ -168,3 +168,25 @@ def test_a_workers_part_of_the_shadow_is_taken_in_with_its_position(esup, clock)
         esup.views.drop_shadow(shadow)
     if esup.views.kind == "sqlite":
         assert not list(esup.views.path.parent.glob("*.rebuild*")), "the part and the shadow are removed"
+
+
+def test_a_damaged_workspace_is_replayed_from_the_start_on_resume(esup, clock, caplog):
+    """A rebuild's shadow is written without fsync (it need survive a killed process, not a
+    power loss): a shadow found damaged when a rebuild resumes is started again, to the same
+    views, with a warning saying so."""
+    if esup.views.kind != "sqlite":
+        pytest.skip("PostgreSQL's shadow commits without waiting for its WAL flush: never damaged, only shorter")
+    run_demo(esup, clock, 60)
+    esup.runner.rebuild()
+    whole = dump(esup)
+    shadow = esup.views.shadow(fresh=True)
+    assert not shadow.durable and esup.views.durable
+    with shadow.transaction() as cur:
+        assert cur.execute("PRAGMA synchronous").fetchall()[0][0] == 0  # OFF
+    shadow.close()
+    path = shadow.path
+    path.write_bytes(b"SQLite format 3\x00" + os.urandom(8192))  # what a power loss may leave
+    with caplog.at_level("WARNING"):
+        esup.runner.rebuild(resume=True)
+    assert any("damaged" in r.getMessage() for r in caplog.records)
+    assert dump(esup) == whole
