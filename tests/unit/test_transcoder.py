@@ -269,7 +269,10 @@ def test_encode_does_not_mutate_the_input(o: OrjsonTranscoder) -> None:
 
 def test_datetime_fast_format_matches_isoformat() -> None:
     rng = random.Random(20240506)
-    zones = [UTC, None, SHANGHAI, timezone(timedelta(hours=8)), timezone(timedelta(hours=5, seconds=17))]
+    zones = [UTC, None, SHANGHAI, timezone(timedelta(hours=8)), timezone(timedelta(hours=5, seconds=17)),
+             timezone(timedelta(hours=8), "Asia/Shanghai"), timezone(timedelta(hours=-5, minutes=-30)),
+             timezone(timedelta(hours=14)), timezone(timedelta(hours=-23, minutes=-59)),
+             timezone(timedelta(minutes=-1, seconds=-1)), timezone(timedelta(hours=1, microseconds=5))]
     for _ in range(5000):
         dt = datetime(
             rng.randint(1, 9999), rng.randint(1, 12), rng.randint(1, 28),
