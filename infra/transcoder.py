@@ -447,7 +447,7 @@ class OrjsonTranscoder(JSONTranscoder):
         if type(obj) is dict and self._plain(obj):
             # Nothing in it for the walk to copy or refuse: orjson writes it as it is, and the
             # instants, dates and Decimals (the stock transcodings) go to ``_tag`` as they come,
-            # the same tagged dicts in the same places as the walk would put them (a fifth of
+            # the same tagged dicts in the same places as the walk would put them (a tenth of
             # encoding an event; tests/unit/test_transcoder.py compares with the walk).
             try:
                 return orjson.dumps(obj, default=self._tag, option=_OPTIONS)
