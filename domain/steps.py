@@ -219,24 +219,9 @@ def parse_instant(raw: object, what: str = "occurred_at") -> datetime:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00") if raw.endswith("Z") else raw)
     except ValueError:
         raise InvalidInput(f"{what} is not an ISO 8601 timestamp: {raw[:64]!r}", code="invalid_timestamp") from None
-    tz = value.tzinfo
-    if tz is None or value.utcoffset() is None:
+    if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidInput(f"{what} has no UTC offset (e.g. +08:00): {raw!r}", code="naive_timestamp")
-    # One tzinfo object per offset: fromisoformat makes a new (unnamed) one per call, and two
-    # instants compare ten times faster when they share theirs (a step is compared with the
-    # case's submission and last step). Zones compare by offset alone, and fromisoformat's are
-    # all unnamed (checked as one is kept): the same instant, text and name.
-    shared = _ZONES.get(tz)
-    if shared is None:
-        if type(tz) is not timezone or tz.tzname(None) != timezone(tz.utcoffset(None)).tzname(None):
-            return value
-        if len(_ZONES) >= 1024:
-            _ZONES.clear()
-        shared = _ZONES[tz] = tz
-    return value if shared is tz else value.replace(tzinfo=shared)
-
-
-_ZONES: dict[timezone, timezone] = {}  # unnamed fixed offsets as parsed, by offset
+    return value
 
 
 @dataclass(frozen=True)
