@@ -22,6 +22,7 @@ from domain.limits import Limit, Unit
 
 NAMESPACE = uuid5(NAMESPACE_URL, "urn:esup")
 _NAMESPACE_BYTES = NAMESPACE.bytes
+_NAMESPACE_SHA1 = sha1(_NAMESPACE_BYTES)
 # uuid5's version and variant bits, as UUID(bytes=..., version=5) sets them.
 _UUID5_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
 _UUID5_SET = (0x8000 << 48) | (5 << 76)
@@ -30,7 +31,9 @@ _UUID5_SET = (0x8000 << 48) | (5 << 76)
 def esup_id(name: str) -> UUID:
     """``uuid5(NAMESPACE, name)``: the same UUID, made without ``UUID.__init__``'s argument
     checks (four fifths of uuid5's time; ingest makes two or three ids per step)."""
-    n = int.from_bytes(sha1(_NAMESPACE_BYTES + name.encode("utf-8")).digest()[:16], "big") & _UUID5_CLEAR | _UUID5_SET
+    h = _NAMESPACE_SHA1.copy()  # the namespace's bytes hashed once: a copy is cheaper than a new hash
+    h.update(name.encode("utf-8"))
+    n = int.from_bytes(h.digest()[:16], "big") & _UUID5_CLEAR | _UUID5_SET
     u = object.__new__(UUID)
     object.__setattr__(u, "int", n)
     object.__setattr__(u, "is_safe", _UNKNOWN)

@@ -96,3 +96,15 @@ def test_a_stored_shape_hashes_alike_with_and_without_the_accelerator():
         assert canonical.chain_hash(canonical.GENESIS_HASH, body) == plain
     finally:
         canonical.accelerate(None)
+
+
+def test_the_fast_utc_text_is_isoformat_with_microseconds():
+    rng = random.Random(2026)
+    zones = [timezone.utc, CHINA_TZ, timezone(timedelta(hours=-5, minutes=-30)), timezone(timedelta(hours=5, seconds=17))]
+    for _ in range(5000):
+        dt = datetime(
+            rng.randint(2, 9998), rng.randint(1, 12), rng.randint(1, 28), rng.randint(0, 23), rng.randint(0, 59),
+            rng.randint(0, 59), rng.choice([0, 0, 1, 999, 123456, 999999, rng.randint(0, 999999)]), tzinfo=rng.choice(zones))
+        utc = dt.astimezone(timezone.utc)
+        assert fast._utc_text(utc) == utc.isoformat(timespec="microseconds"), repr(dt)
+        assert fast.encode({"at": dt}) == canonical.reference_bytes({"at": dt}), repr(dt)

@@ -74,3 +74,42 @@ def test_a_submission_is_the_case_and_event_create_makes():
     assert event.hash == chain_hash(GENESIS_HASH, _hash_body(case.case_no, 1, event.STEP, event.timestamp, fields))
     mapper = Mapper(OrjsonTranscoder())
     assert mapper.to_stored_event(event) == mapper.to_stored_event(library)
+
+
+def test_a_parsed_step_report_is_the_one_its_constructor_makes():
+    from dataclasses import replace
+
+    from domain.steps import Actor, StepReport
+
+    raws = [
+        {"event_id": "E-1", "case_no": "C1", "step": "submitted", "occurred_at": "2008-01-02T11:46:00+08:00",
+         "department": "RS", "window": "S037", "staff": "P052", "item_code": "RS-013",
+         "data": {"applicant": {"name": "杜娜", "id_number": "510603197112146914"}, "applicant_kind": "person",
+                  "channel": "window"}},
+        {"event_id": "E-2", "case_no": "C1", "step": "accepted", "occurred_at": "2008-01-03T09:30:00Z", "department": "RS"},
+        {"event_id": "E-3", "case_no": "C1", "step": "concluded", "occurred_at": "2008-01-04T09:30:00+08:00",
+         "department": "RS", "window": "S037", "item_code": "RS-013", "data": {"result": "0", "comment": " 好 "}},
+    ]
+    for raw in raws:
+        parsed = StepReport.parse(raw)
+        actor = parsed.actor
+        assert type(actor) is Actor and list(vars(actor).items()) == list(vars(Actor(**vars(actor))).items())
+        made = StepReport(**vars(parsed))
+        assert list(vars(parsed).items()) == list(vars(made).items())  # same fields, same order
+        assert parsed == made and hash(actor) == hash(Actor(**vars(actor))) and repr(parsed) == repr(made)
+        assert replace(parsed, event_id="E-9").event_id == "E-9"  # still a frozen dataclass to the library
+        try:
+            parsed.case_no = "C2"  # type: ignore[misc]
+        except Exception as exc:
+            assert type(exc).__name__ == "FrozenInstanceError"
+        else:
+            raise AssertionError("a parsed report must stay frozen")
+
+
+def test_both_spans_at_once_are_the_two_spans():
+    from domain.case import _span_en, _span_zh, _spans
+
+    for seconds in [*range(-5, 200000, 37), *range(0, 40 * 86400, 3593), 6640 * 86400 + 74084, 86400, 10 * 86400]:
+        span = timedelta(seconds=seconds, microseconds=671789 if seconds % 2 else 0)
+        assert _spans(int(span.total_seconds())) == (_span_zh(span), _span_en(span)), seconds
+

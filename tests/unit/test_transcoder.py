@@ -269,7 +269,10 @@ def test_encode_does_not_mutate_the_input(o: OrjsonTranscoder) -> None:
 
 def test_datetime_fast_format_matches_isoformat() -> None:
     rng = random.Random(20240506)
-    zones = [UTC, None, SHANGHAI, timezone(timedelta(hours=8)), timezone(timedelta(hours=5, seconds=17))]
+    zones = [UTC, None, SHANGHAI, timezone(timedelta(hours=8)), timezone(timedelta(hours=5, seconds=17)),
+             timezone(timedelta(hours=8), "Asia/Shanghai"), timezone(timedelta(hours=-5, minutes=-30)),
+             timezone(timedelta(hours=14)), timezone(timedelta(hours=-23, minutes=-59)),
+             timezone(timedelta(minutes=-1, seconds=-1)), timezone(timedelta(hours=1, microseconds=5))]
     for _ in range(5000):
         dt = datetime(
             rng.randint(1, 9999), rng.randint(1, 12), rng.randint(1, 28),
@@ -574,3 +577,75 @@ def test_application_without_setting_uses_json_transcoder_and_needs_date_registe
     # Application.register_transcodings in 9.5.6 does not cover datetime.date.
     with pytest.raises(TypeError):
         _exercise(app)
+
+
+def _tree(rng: random.Random, depth: int = 0) -> Any:
+    kind = rng.randrange(12 if depth < 4 else 9)
+    if kind == 0:
+        return "".join(rng.choice("ab同\u2028\x00\"\\") for _ in range(rng.randrange(6)))
+    if kind == 1:
+        return rng.choice([0, -1, 2**63 - 1, 2**64, -(2**63) - 1, rng.randrange(-10**9, 10**9)])
+    if kind == 2:
+        return rng.choice([True, False, None])
+    if kind == 3:
+        tz = rng.choice([UTC, None, SHANGHAI, timezone(timedelta(hours=8)), timezone(timedelta(hours=5, seconds=17))])
+        return datetime(2008, 1, 1, tzinfo=tz) + timedelta(seconds=rng.randrange(10**8), microseconds=rng.choice([0, 7]))
+    if kind == 4:
+        return date(2008, 1, 1) + timedelta(days=rng.randrange(4000))
+    if kind == 5:
+        return Decimal(rng.randrange(10**6)) / 100
+    if kind == 6:
+        return rng.choice([UUID(int=rng.getrandbits(128)), 1.5, float("nan"), (1, "t")])
+    if kind == 7:
+        return rng.choice([Colour.RED, "s"])
+    if kind == 8:
+        return rng.choice([{1: "int key"}, {"k": "v"}])
+    if kind in (9, 10):
+        return {"".join(rng.choice("abé同_") for _ in range(rng.randrange(1, 4))): _tree(rng, depth + 1)
+                for _ in range(rng.randrange(5))}
+    return [_tree(rng, depth + 1) for _ in range(rng.randrange(4))]
+
+
+def test_plain_states_written_without_the_walk_are_the_walks_bytes(o: OrjsonTranscoder) -> None:
+    """``encode`` sends a state holding only scalars, instants, dates and Decimals straight to
+    orjson (the stock transcodings tag them in ``default``): the bytes the walk would give."""
+    from infra.transcoder import _OPTIONS
+
+    import orjson
+
+    def by_walk(obj: Any) -> bytes:  # the path every state took before
+        try:
+            return orjson.dumps(o._walk(obj), default=o._default, option=_OPTIONS)
+        except Exception:
+            return o._encode_with_json(obj)
+
+    rng = random.Random(99)
+    fast = 0
+    for _ in range(3000):
+        obj = {"timestamp": datetime(2008, 1, 1, tzinfo=UTC), "state": _tree(rng), "more": _tree(rng)}
+        fast += o._plain(obj)
+        try:
+            expected = by_walk(obj)
+        except Exception as exc:  # e.g. a UUID without a transcoding: refused alike
+            with pytest.raises(type(exc)):
+                o.encode(obj)
+            continue
+        assert o.encode(obj) == expected, obj
+    assert fast > 800  # the direct path is taken, not always declined
+
+
+def test_a_replaced_stock_transcoding_is_not_taken_for_the_stock_one() -> None:
+    class DatetimeAsEpoch(Transcoding):
+        type = datetime
+        name = "datetime_epoch"
+
+        def encode(self, obj: datetime) -> float:
+            return obj.timestamp()
+
+        def decode(self, data: float) -> datetime:
+            return datetime.fromtimestamp(data, UTC)
+
+    o = OrjsonTranscoder()
+    o.register(DatetimeAsEpoch())
+    assert not o._plain({"at": datetime(2008, 1, 1, tzinfo=UTC)})
+    assert o.decode(o.encode({"at": datetime(2008, 1, 1, tzinfo=UTC)})) == {"at": datetime(2008, 1, 1, tzinfo=UTC)}
