@@ -797,30 +797,10 @@ def _provisional_flag(years: tuple[int, ...] | list[int], lead: str = "") -> dic
     )
 
 
-def _span(span: timedelta, day: str, hour: str, minute: str) -> str:
-    """A lag as an officer reads it, in the given unit words: days alone from ten days on (or on
-    a whole day), else days and hours, else hours and minutes; never seconds."""
-    seconds = max(int(span.total_seconds()), 0)
-    days, hours, minutes = seconds // 86400, seconds % 86400 // 3600, seconds % 3600 // 60
-    if days >= 10 or (days and not hours):
-        return f"{days} {day}"
-    if days:
-        return f"{days} {day} {hours} {hour}"
-    return f"{hours} {hour} {minutes} {minute}" if hours else f"{minutes} {minute}"
-
-
-def _span_zh(span: timedelta) -> str:
-    """ "6640 天", "2 天 3 小时", "5 小时 12 分钟"."""
-    return _span(span, "天", "小时", "分钟")
-
-
-def _span_en(span: timedelta) -> str:
-    return _span(span, "days", "hours", "minutes")
-
-
 def _spans(seconds: int) -> tuple[str, str]:
-    """``(_span_zh, _span_en)`` of a lag of ``seconds``, worked out once (a late entry's flag
-    reads both, and most steps of a backlog are late)."""
+    """A lag of ``seconds`` as an officer reads it, in Chinese and in English (a late entry's
+    flag reads both, and most steps of a backlog are late): days alone from ten days on (or on
+    a whole day), else days and hours, else hours and minutes; never seconds."""
     seconds = max(seconds, 0)
     days, hours, minutes = seconds // 86400, seconds % 86400 // 3600, seconds % 3600 // 60
     if days >= 10 or (days and not hours):
@@ -830,6 +810,15 @@ def _spans(seconds: int) -> tuple[str, str]:
     if hours:
         return f"{hours} 小时 {minutes} 分钟", f"{hours} hours {minutes} minutes"
     return f"{minutes} 分钟", f"{minutes} minutes"
+
+
+def _span_zh(span: timedelta) -> str:
+    """ "6640 天", "2 天 3 小时", "5 小时 12 分钟"."""
+    return _spans(int(span.total_seconds()))[0]
+
+
+def _span_en(span: timedelta) -> str:
+    return _spans(int(span.total_seconds()))[1]
 
 
 def _check_times(report: StepReport, recorded_at: datetime, submitted_at: datetime | None) -> None:

@@ -106,10 +106,24 @@ def test_a_parsed_step_report_is_the_one_its_constructor_makes():
             raise AssertionError("a parsed report must stay frozen")
 
 
+def _span(span: timedelta, day: str, hour: str, minute: str) -> str:
+    """The rule, read one language at a time (as domain.case once wrote it): days alone from ten
+    days on (or on a whole day), else days and hours, else hours and minutes; never seconds."""
+    seconds = max(int(span.total_seconds()), 0)
+    days, hours, minutes = seconds // 86400, seconds % 86400 // 3600, seconds % 3600 // 60
+    if days >= 10 or (days and not hours):
+        return f"{days} {day}"
+    if days:
+        return f"{days} {day} {hours} {hour}"
+    return f"{hours} {hour} {minutes} {minute}" if hours else f"{minutes} {minute}"
+
+
 def test_both_spans_at_once_are_the_two_spans():
     from domain.case import _span_en, _span_zh, _spans
 
     for seconds in [*range(-5, 200000, 37), *range(0, 40 * 86400, 3593), 6640 * 86400 + 74084, 86400, 10 * 86400]:
         span = timedelta(seconds=seconds, microseconds=671789 if seconds % 2 else 0)
         assert _spans(int(span.total_seconds())) == (_span_zh(span), _span_en(span)), seconds
+        assert (_span_zh(span), _span_en(span)) == (_span(span, "天", "小时", "分钟"),
+                                                     _span(span, "days", "hours", "minutes")), seconds
 
