@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 from decimal import Decimal
+from collections.abc import Callable, Collection
 from typing import Any
 from uuid import UUID
 
@@ -59,26 +60,38 @@ def _default(value: Any) -> Any:
     raise TypeError  # not admitted by _plain; never reached
 
 
-def _plain(value: Any) -> bool:
-    """Whether ``value`` holds only what orjson writes as the definition does. Keys are not
-    looked at: orjson refuses any key that is not exactly ``str`` (and then the definition
-    decides), as it refuses ints beyond 64 bits and lone surrogates. A naive datetime reaches
-    ``_default``, whose error sends it to the definition too (which raises)."""
-    t = type(value)
-    if t is dict:
-        values = value.values()
-    elif t is list or t is tuple:
-        values = value
-    else:
-        return t in _LEAVES
-    for v in values:
-        tv = type(v)
-        if tv in _LEAVES:
-            continue
-        if (tv is dict or tv is list or tv is tuple) and _plain(v):
-            continue
-        return False
-    return True
+def plain_check(leaves: Collection[type], containers: Collection[type]) -> Callable[[Any], bool]:
+    """Whether a value is of an exact type in ``leaves``, or a container of an exact type in
+    ``containers`` (dict among them: its values are looked at, not its keys) holding only such
+    values, all the way down. ``leaves`` may be a set its owner changes later: it is read at
+    each call. Here, and before the transcoder's walk, it says that orjson may write the value
+    as it is."""
+
+    def plain(value: Any) -> bool:
+        t = type(value)
+        if t is dict:
+            values = value.values()
+        elif t in containers:
+            values = value
+        else:
+            return t in leaves
+        for v in values:
+            tv = type(v)
+            if tv in leaves:
+                continue
+            if tv in containers and plain(v):
+                continue
+            return False
+        return True
+
+    return plain
+
+
+# Whether ``value`` holds only what orjson writes as the definition does. Keys are not looked
+# at: orjson refuses any key that is not exactly ``str`` (and then the definition decides), as
+# it refuses ints beyond 64 bits and lone surrogates. A naive datetime reaches ``_default``,
+# whose error sends it to the definition too (which raises).
+_plain = plain_check(_LEAVES, frozenset({dict, list, tuple}))
 
 
 def encode(obj: Any) -> bytes | None:

@@ -82,6 +82,8 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import get_topic
 
+from infra.canonical import plain_check
+
 __all__ = [
     "TRANSCODER_TOPIC",
     "TRANSCODER_TOPIC_KEY",
@@ -294,27 +296,9 @@ def _make_encode_walk(
     return walk
 
 
+_PLAIN_CONTAINERS = frozenset({dict, list})  # a tuple is the walk's to turn into a list (or tag)
 # The stock transcodings whose encoded form is a plain string (see ``_fast_encoder``).
 _STOCK_LEAF_TRANSCODINGS: dict[type, type] = {DatetimeAsISO: datetime, DateAsISO: date, DecimalAsStr: Decimal}
-
-
-def _make_plain_check(tagged_leaves: set[type]) -> Callable[[Any], bool]:
-    """Whether a dict or list holds only str, int, bool, None, dicts and lists of them, and
-    values of ``tagged_leaves`` (the transcoder's own set, so later registrations are seen):
-    then the walk would copy nothing but the tagged leaves' places, and refuse nothing."""
-    scalars = _SCALARS
-
-    def plain(o: Any) -> bool:
-        for v in (o.values() if type(o) is dict else o):
-            tv = type(v)
-            if tv in scalars or tv in tagged_leaves:
-                continue
-            if (tv is dict or tv is list) and plain(v):
-                continue
-            return False
-        return True
-
-    return plain
 
 
 def _make_default(
@@ -417,10 +401,11 @@ class OrjsonTranscoder(JSONTranscoder):
         self._walk_lenient = _make_encode_walk(self._encode_table, allow_non_finite=True)
         self._default = _make_default(self._encode_table, self._walk)
         self._decode_walk = _make_decode_walk(self._decode_table)
-        # Exact types the stock transcodings write as a tagged string; with the scalars, what
-        # ``_plain`` lets through to be tagged by orjson's ``default`` hook, uncopied.
-        self._tagged_leaves: set[type] = set()
-        self._plain = _make_plain_check(self._tagged_leaves)
+        # The scalars and the exact types the stock transcodings write as a tagged string: what
+        # ``_plain`` lets through (in dicts and lists) to be tagged by orjson's ``default`` hook,
+        # uncopied. The walk would copy nothing but the tagged leaves' places, and refuse nothing.
+        self._plain_leaves: set[type] = set(_SCALARS)
+        self._plain = plain_check(self._plain_leaves, _PLAIN_CONTAINERS)
         # Decode-only: understand the opt-in tuple tag without writing it.
         self.names[TupleAsList.name] = TupleAsList()
         self._decode_table[TupleAsList.name] = TupleAsList().decode
@@ -435,12 +420,12 @@ class OrjsonTranscoder(JSONTranscoder):
             _fast_encoder(transcoding),
         )
         self._decode_table[transcoding.name] = _fast_decoder(transcoding)
-        tagged_leaves = getattr(self, "_tagged_leaves", None)
-        if tagged_leaves is not None:
+        plain_leaves = getattr(self, "_plain_leaves", None)
+        if plain_leaves is not None:
             if type(transcoding) in _STOCK_LEAF_TRANSCODINGS and transcoding.type is _STOCK_LEAF_TRANSCODINGS[type(transcoding)]:
-                tagged_leaves.add(transcoding.type)
-            else:  # another transcoding for a type (or a replaced one): the walk decides for it
-                tagged_leaves.discard(transcoding.type)
+                plain_leaves.add(transcoding.type)
+            elif transcoding.type not in _SCALARS:  # another transcoding (or a replaced one): the walk decides for it
+                plain_leaves.discard(transcoding.type)
 
     def encode(self, obj: Any) -> bytes:
         """Encodes ``obj`` as UTF-8 JSON bytes."""
