@@ -163,6 +163,20 @@ class GuardedPostgresRecorder(PostgresApplicationRecorder):
             [e.topic for e in stored_events], [e.state for e in stored_events],
         ))
 
+    def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
+        # The library's read, with the rows as tuples: a dict per returned id was a twentieth
+        # of ingest's time on PostgreSQL (a thousand ids a batch).
+        import psycopg
+        from eventsourcing.persistence import ProgrammingError
+        from psycopg.rows import tuple_row
+
+        assert curs.statusmessage and curs.statusmessage.startswith("INSERT"), curs.statusmessage
+        curs.row_factory = tuple_row
+        try:
+            return [row[0] for row in curs.fetchall()]
+        except psycopg.ProgrammingError as e:
+            raise ProgrammingError(f"Couldn't get all notification IDs (expected {len(stored_events)})") from e
+
     def _insert_arrays_statement(self) -> Any:
         statement = getattr(self, "_insert_arrays", None)
         if statement is None:

@@ -280,6 +280,33 @@ class TestPostgresApplicationRecorder(PostgresStore, lib.ApplicationRecorderTest
 
 
 @pytest.mark.postgres
+class TestGuardedPostgresApplicationRecorder(PostgresStore, lib.ApplicationRecorderTestCase[ApplicationRecorder]):
+    """The ledger's PostgreSQL recorder (rows as four binary arrays, the ids read as tuples)."""
+
+    def store_env(self) -> dict[str, str]:
+        return {**super().store_env(), "APPLICATION_RECORDER_TOPIC": "infra.recorders:GuardedPostgresRecorder"}
+
+    def create_recorder(self) -> ApplicationRecorder:
+        from infra.recorders import GuardedPostgresRecorder
+
+        recorder = self.factory().application_recorder()
+        assert type(recorder) is GuardedPostgresRecorder
+        return recorder
+
+    def test_a_batch_returns_its_rows_ids(self) -> None:
+        from uuid import uuid4
+
+        from eventsourcing.persistence import StoredEvent
+
+        recorder = self.create_recorder()
+        assert recorder.insert_events([StoredEvent(uuid4(), 1, "t", b"a")]) == [1]
+        ids = recorder.insert_events([StoredEvent(uuid4(), v, "t", bytes([v])) for v in range(1, 6)])
+        assert ids == [2, 3, 4, 5, 6]
+        stored = recorder.select_notifications(start=1, limit=10)
+        assert [n.id for n in stored] == [1, 2, 3, 4, 5, 6] and [n.state for n in stored[1:]] == [bytes([v]) for v in range(1, 6)]
+
+
+@pytest.mark.postgres
 class TestPostgresNonInterleavingNotificationIDs(PostgresStore, lib.NonInterleavingNotificationIDsBaseCase):
     def create_recorder(self) -> ApplicationRecorder:
         return self.factory().application_recorder()
