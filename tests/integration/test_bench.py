@@ -1,0 +1,28 @@
+"""The ingest benchmark, as an operator runs it: every figure it prints is measured in that run,
+and the ceiling it reports bounds what the app could reach with its stored format."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_bench_reports_the_ratio_and_the_codec_ceiling_of_one_run():
+    out = subprocess.run(
+        [sys.executable, "-m", "tools.bench", "--cases", "60", "--stores", "sqlite", "--raw-repeats", "1",
+         "--quiet", "--json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=True)
+    doc = json.loads(out.stdout)
+    x = doc["results"]["sqlite"]
+    c = x["codec_floor"]
+    assert x["events"] == 2 * x["steps"] > 0  # each step: its case event and its idempotency record
+    assert c["hashed"] == x["steps"]  # one chain body per case event
+    assert c["encode_seconds"] > 0 and c["hash_seconds"] > 0
+    raw = x["raw"]["seconds"]
+    assert abs(c["ceiling"] - raw / (raw + c["encode_seconds"] + c["hash_seconds"])) < 2e-3  # printed rounded
+    assert 0 < c["ceiling"] < 1
+    assert f"ceiling {c['ceiling']:.3f}" in out.stderr and f"ratio {x['ratio']:.3f}" in out.stderr
