@@ -22,9 +22,11 @@ seconds apart on the same machine and on the same bytes:
 nothing but what every ingest of these events must: encode each with the ledger's mapper (the
 events are first decoded from the stored rows, untimed), hash each case event's chain body, and
 the raw insert (best of ``--raw-repeats``): raw ÷ (encode + hash + raw). It bounds what any
-speeding up of the domain and service code can give with this stored format. ``--profile`` adds one more ingest that splits the app
-path into reference checks / case loads / save (encode, insert) / the rest, and a cProfile top
-list of a further run; neither feeds the ratios.
+speeding up of the domain and service code can give with this stored format.
+
+``--profile`` adds one more ingest that splits the app path into reference checks / case loads
+/ save (encode, insert) / the rest, and a cProfile top list of a further run; neither feeds the
+ratios.
 
 Generated cases with a step before their own submission (a generator slip the ledger refuses)
 are left out and counted in the notes. A PostgreSQL batch taking longer than ``--stall`` seconds
@@ -388,19 +390,19 @@ def codec_floor(esup: Any, run: Run, repeats: int) -> dict[str, float]:
     and to hash every case event's chain body, with no domain logic around them."""
     from domain.canonical import chain_hash
 
-    recorder, mapper = esup.ledger.recorder, esup.ledger.mapper
+    from itertools import takewhile
+
+    from infra.logs import notifications_after
+
+    mapper = esup.ledger.mapper
     first, last = run.transactions[0][0], run.transactions[-1][1]
-    events, start = [], first
-    while start < last:
-        page = recorder.select_notifications(start=start, limit=1000, inclusive_of_start=False, stop=last)
-        if not page:
-            break
-        events.extend(mapper.to_domain_event(n) for n in page)
-        start = page[-1].id
+    events = [mapper.to_domain_event(n)
+              for n in takewhile(lambda n: n.id <= last, notifications_after(esup.ledger.recorder, first))]
     if len(events) != run.events:
         raise RuntimeError(f"codec floor: read {len(events)} events, the app stored {run.events}")
     # A case number of the stored length: the hash's cost, not its value, is what is measured.
     bodies = [e.hash_body("CDGX2008000001") for e in events if hasattr(e, "hash_body")]
+    genesis = "0" * 64
     encode_s = hash_s = float("inf")
     for _ in range(repeats):
         t = time.perf_counter()
@@ -409,7 +411,7 @@ def codec_floor(esup: Any, run: Run, repeats: int) -> dict[str, float]:
         encode_s = min(encode_s, time.perf_counter() - t)
         t = time.perf_counter()
         for body in bodies:
-            chain_hash("0" * 64, body)
+            chain_hash(genesis, body)
         hash_s = min(hash_s, time.perf_counter() - t)
     return {"encode_seconds": round(encode_s, 4), "hash_seconds": round(hash_s, 4), "hashed": len(bodies)}
 
@@ -745,14 +747,13 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
     results: dict[str, dict[str, Any]] = {}
     notes: list[str] = []
     reference: Workload | None = None
-    codecs: dict[str, dict[str, float]] = {}
     doc: dict[str, Any] = {
         "params": {"cases": args.cases, "batch": args.batch, "seed": args.seed, "raw_repeats": args.raw_repeats,
                    "stores": stores_wanted},
         "machine": machine(), "results": results, "notes": notes,
     }
     try:
-        def in_process(kind: str) -> tuple[Run, Any]:
+        def in_process(kind: str) -> tuple[Run, Any, dict[str, float]]:
             nonlocal reference
             esup, clock = stores.open(kind)
             watchdog = None
@@ -771,8 +772,7 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
                     raise RuntimeError(f"the demo generator gave different steps in the {kind} store")
                 watchdog = stores.watchdog(esup.settings)
                 run = ingest_app(esup, clock, work, f"{kind}: app", args.quiet, watchdog=watchdog)
-                codecs[kind] = codec_floor(esup, run, args.raw_repeats)
-                return run, esup.settings
+                return run, esup.settings, codec_floor(esup, run, args.raw_repeats)
             finally:
                 if watchdog:
                     watchdog.close()
@@ -780,7 +780,7 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
 
         for kind in [s for s in stores_wanted if s != "http"]:
             try:
-                app, settings = in_process(kind)
+                app, settings, codec = in_process(kind)
             except Stalled as exc:
                 # Seen with eventsourcing's pipelined insert over a Unix socket at ~500 KB batches.
                 notes.append(f"{kind}: the app's insert hung, no timing for this store: {exc}")
@@ -791,7 +791,7 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
             except Stalled as exc:
                 notes.append(f"{kind}: the raw baseline hung: {exc}")
                 raw = None
-            results[kind] = summarise(app, raw, codecs.get(kind))
+            results[kind] = summarise(app, raw, codec)
             if raw is None:
                 results[kind]["ratio"] = None
         if "http" in stores_wanted:
