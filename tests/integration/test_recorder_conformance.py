@@ -174,17 +174,20 @@ class TestSQLiteNonInterleavingNotificationIDs(SQLiteFileStore, lib.NonInterleav
         return self.factory().application_recorder()
 
 
-class TestGuardedSQLiteApplicationRecorder(SQLiteFileStore, lib.ApplicationRecorderTestCase[ApplicationRecorder]):
-    """The ledger's SQLite recorder (one ``executemany`` a batch, its rows' ids worked out)."""
+class GuardedRecorderSpec:
+    """The ledger's own recorder (``TOPIC``), put through the library's application-recorder
+    suite, and: a batch answers with its own rows' notification ids."""
+
+    TOPIC: str
 
     def store_env(self) -> dict[str, str]:
-        return {**super().store_env(), "APPLICATION_RECORDER_TOPIC": "infra.recorders:GuardedSQLiteRecorder"}
+        return {**super().store_env(), "APPLICATION_RECORDER_TOPIC": self.TOPIC}  # type: ignore[misc]
 
     def create_recorder(self) -> ApplicationRecorder:
-        from infra.recorders import GuardedSQLiteRecorder
+        from eventsourcing.utils import resolve_topic
 
-        recorder = self.factory().application_recorder()
-        assert type(recorder) is GuardedSQLiteRecorder
+        recorder = self.factory().application_recorder()  # type: ignore[attr-defined]
+        assert type(recorder) is resolve_topic(self.TOPIC)
         return recorder
 
     def test_a_batch_returns_its_rows_ids(self) -> None:
@@ -198,6 +201,13 @@ class TestGuardedSQLiteApplicationRecorder(SQLiteFileStore, lib.ApplicationRecor
         assert ids == [2, 3, 4, 5, 6]
         stored = recorder.select_notifications(start=1, limit=10)
         assert [n.id for n in stored] == [1, 2, 3, 4, 5, 6] and [n.state for n in stored[1:]] == [bytes([v]) for v in range(1, 6)]
+
+
+class TestGuardedSQLiteApplicationRecorder(GuardedRecorderSpec, SQLiteFileStore,
+                                           lib.ApplicationRecorderTestCase[ApplicationRecorder]):
+    """The ledger's SQLite recorder (one ``executemany`` a batch, its rows' ids worked out)."""
+
+    TOPIC = "infra.recorders:GuardedSQLiteRecorder"
 
 
 class TestSQLiteTrackingRecorder(SQLiteFileStore, lib.TrackingRecorderTestCase):
@@ -280,30 +290,11 @@ class TestPostgresApplicationRecorder(PostgresStore, lib.ApplicationRecorderTest
 
 
 @pytest.mark.postgres
-class TestGuardedPostgresApplicationRecorder(PostgresStore, lib.ApplicationRecorderTestCase[ApplicationRecorder]):
+class TestGuardedPostgresApplicationRecorder(GuardedRecorderSpec, PostgresStore,
+                                             lib.ApplicationRecorderTestCase[ApplicationRecorder]):
     """The ledger's PostgreSQL recorder (rows as four binary arrays, the ids read as tuples)."""
 
-    def store_env(self) -> dict[str, str]:
-        return {**super().store_env(), "APPLICATION_RECORDER_TOPIC": "infra.recorders:GuardedPostgresRecorder"}
-
-    def create_recorder(self) -> ApplicationRecorder:
-        from infra.recorders import GuardedPostgresRecorder
-
-        recorder = self.factory().application_recorder()
-        assert type(recorder) is GuardedPostgresRecorder
-        return recorder
-
-    def test_a_batch_returns_its_rows_ids(self) -> None:
-        from uuid import uuid4
-
-        from eventsourcing.persistence import StoredEvent
-
-        recorder = self.create_recorder()
-        assert recorder.insert_events([StoredEvent(uuid4(), 1, "t", b"a")]) == [1]
-        ids = recorder.insert_events([StoredEvent(uuid4(), v, "t", bytes([v])) for v in range(1, 6)])
-        assert ids == [2, 3, 4, 5, 6]
-        stored = recorder.select_notifications(start=1, limit=10)
-        assert [n.id for n in stored] == [1, 2, 3, 4, 5, 6] and [n.state for n in stored[1:]] == [bytes([v]) for v in range(1, 6)]
+    TOPIC = "infra.recorders:GuardedPostgresRecorder"
 
 
 @pytest.mark.postgres
