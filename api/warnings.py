@@ -47,7 +47,10 @@ def install(app: FastAPI, esup: Any, deps: Any) -> None:
         if as_of is not None:
             out["as_of"] = instant
             out["by"] = by
-        return out
+        # Rendered here: a returned dict would first go through FastAPI's jsonable_encoder, which
+        # for a page of 1,000 cards took 46 of a request's 79 ms at district-year scale, to reach
+        # the same bytes.
+        return JSON(out)
 
     @app.get("/api/v1/warnings/{warning_id}", tags=["warnings"])
     def get_warning(warning_id: str, p=Depends(principal)) -> Any:
